@@ -1,0 +1,113 @@
+"""The temporal modules of TDN: the long-term TDM (L-TDM) and the learnable temporal shift.
+
+Both act on a (N·T, C, H, W) tensor whose batch axis holds whole videos of T segments in order.
+Attribute names follow the official state dict (``mse.*`` and ``shift.conv.weight``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _split_time(x: torch.Tensor, num_segments: int) -> torch.Tensor:
+    """View (N·T, C, H, W) as (N, T, C, H, W), with a readable error when T does not divide the batch."""
+    nt, c, h, w = x.shape
+    if nt % num_segments:
+        raise ValueError(
+            f"the batch axis holds {nt} frames, which is not a whole number of {num_segments}-segment videos"
+        )
+    return x.view(nt // num_segments, num_segments, c, h, w)
+
+
+class LongTermTDM(nn.Module):
+    """L-TDM (official ``mSEModule``): a bidirectional, multi-scale cross-segment difference excitation.
+
+    ``forward(x) = x + x * Y`` with ``Y = (G_forward + G_backward) / 2`` in (-0.5, 0.5) (spec §5).
+    """
+
+    def __init__(self, channels: int, num_segments: int, reduction: int = 16) -> None:
+        super().__init__()
+        reduced = max(1, channels // reduction)
+        self.num_segments = num_segments
+        self.conv1 = nn.Conv2d(channels, reduced, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(reduced)
+        self.conv2 = nn.Conv2d(reduced, reduced, 3, padding=1, groups=reduced, bias=False)
+        self.conv3 = nn.Conv2d(reduced, channels, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(channels)
+        self.conv3_smallscale2 = nn.Conv2d(reduced, reduced, 3, padding=1, bias=False)
+        self.bn3_smallscale2 = nn.BatchNorm2d(reduced)
+        self.conv3_smallscale4 = nn.Conv2d(reduced, reduced, 3, padding=1, bias=False)
+        self.bn3_smallscale4 = nn.BatchNorm2d(reduced)
+
+    def differences(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward and backward feature differences Df, Db, each (N·T, C/16, H, W), zero at the clip ends."""
+        b = self.bn1(self.conv1(x))
+        c_hat = self.conv2(b)
+        b5 = _split_time(b, self.num_segments)
+        c5 = _split_time(c_hat, self.num_segments)
+        # The depthwise conv is applied to the neighbour, never to the current segment (spec §5.3).
+        d_fwd = F.pad(c5[:, 1:] - b5[:, :-1], (0, 0, 0, 0, 0, 0, 0, 1))
+        d_bwd = F.pad(c5[:, :-1] - b5[:, 1:], (0, 0, 0, 0, 0, 0, 1, 0))
+        return d_fwd.flatten(0, 1), d_bwd.flatten(0, 1)
+
+    def _gate(self, d: torch.Tensor) -> torch.Tensor:
+        """G = sigmoid(BN(conv(M))) - 0.5 with M the mean of D and its two scale branches."""
+        h, w = d.shape[-2:]
+        coarse = self.bn3_smallscale2(self.conv3_smallscale2(F.avg_pool2d(d, 2, 2)))
+        coarse = F.interpolate(coarse, size=(h, w))  # legacy 'nearest', as the official code
+        fine = self.bn3_smallscale4(self.conv3_smallscale4(d))
+        third = 1.0 / 3
+        mixed = third * d + third * coarse + third * fine
+        return torch.sigmoid(self.bn3(self.conv3(mixed))) - 0.5
+
+    def excitation(self, x: torch.Tensor) -> torch.Tensor:
+        """The excitation Y in (-0.5, 0.5), same shape as x."""
+        d_fwd, d_bwd = self.differences(x)
+        if self.training:
+            # Separate passes keep the official per-direction BatchNorm statistics.
+            g_fwd, g_bwd = self._gate(d_fwd), self._gate(d_bwd)
+        else:
+            # Eval-mode BN is per-sample affine, so both directions can share one batched pass exactly.
+            g_fwd, g_bwd = self._gate(torch.cat([d_fwd, d_bwd])).chunk(2)
+        return 0.5 * g_fwd + 0.5 * g_bwd
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + x * self.excitation(x)
+
+
+class TemporalShift(nn.Module):
+    """Learnable temporal shift: a depthwise kernel-3 convolution along the segment axis (spec §5).
+
+    The weight keeps the official Conv1d layout ``[C, 1, 3]`` (taps for t-1, t, t+1), but the forward
+    runs as three scaled slices on the (N, T, C, H, W) view instead of permuting to (N·H·W, C, T):
+    the same arithmetic without two full-tensor transposes.
+    """
+
+    def __init__(self, channels: int, num_segments: int, fold_div: int = 8) -> None:
+        super().__init__()
+        self.num_segments = num_segments
+        self.conv = nn.Conv1d(channels, channels, 3, padding=1, groups=channels, bias=False)
+        self.reset_to_tsm(fold_div)
+
+    @torch.no_grad()
+    def reset_to_tsm(self, fold_div: int = 8) -> None:
+        """TSM initialisation: C/8 channels read t+1, the next C/8 read t-1, the rest stay in place."""
+        channels = self.conv.weight.shape[0]
+        fold = channels // fold_div
+        w = torch.zeros_like(self.conv.weight)
+        w[:fold, 0, 2] = 1.0
+        w[fold : 2 * fold, 0, 0] = 1.0
+        w[2 * fold :, 0, 1] = 1.0
+        self.conv.weight.copy_(w)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x5 = _split_time(x, self.num_segments)
+        w = self.conv.weight.view(1, 1, -1, 3, 1, 1)
+        out = x5 * w[:, :, :, 1]
+        if self.num_segments > 1:
+            past = x5[:, :-1] * w[:, :, :, 0]
+            future = x5[:, 1:] * w[:, :, :, 2]
+            out = out + F.pad(past, (0, 0, 0, 0, 0, 0, 1, 0)) + F.pad(future, (0, 0, 0, 0, 0, 0, 0, 1))
+        return out.flatten(0, 1)
