@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tdn.backbone import BasicBlock, Block, Bottleneck, conv_bn, make_stage
+from tdn.resize import add_upsampled
 
 CHANNELS_PER_SEGMENT = 15  # 5 consecutive RGB frames per segment
 FRAMES_PER_SNIPPET = 5
@@ -71,8 +71,8 @@ class Fusion(nn.Module):
     def forward(self, appearance: Tensor, motion: Tensor | None) -> Tensor:
         if motion is None:
             return appearance
-        # Legacy 'nearest' (floor of dst·in/out), the official F.interpolate default.
-        return self.alpha * appearance + self.beta * F.interpolate(motion, size=appearance.shape[-2:])
+        # Legacy 'nearest' (floor of dst·in/out), the official F.interpolate default, done as a broadcast.
+        return add_upsampled(appearance, self.alpha, motion, self.beta)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}, beta={self.beta}"
@@ -166,7 +166,9 @@ class TDN(nn.Module):
                 )
             )
         if min(x.shape[-2:]) < 32:
-            raise ValueError(f"frames of {tuple(x.shape[-2:])} pixels are too small; TDN needs at least 32×32")
+            raise ValueError(
+                f"frames of {tuple(x.shape[-2:])} pixels are too small; TDN needs at least 32×32"
+            )
 
     def segment_logits(self, x: Tensor) -> Tensor:
         """(B, T·15, H, W) → (B, T, K) logits of each segment before the consensus."""
@@ -204,7 +206,9 @@ def make_config(
     if not 0 < width <= 4:
         raise ValueError(f"width must be in (0, 4], got {width}")
     flags = VARIANTS[variant]
-    s, lt, sh = (flag if override is None else override for flag, override in zip(flags, (s_tdm, l_tdm, shift)))
+    s, lt, sh = (
+        flag if override is None else override for flag, override in zip(flags, (s_tdm, l_tdm, shift))
+    )
     return TDNConfig(
         arch=arch,
         num_segments=int(num_segments),

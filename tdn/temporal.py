@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tdn.resize import nearest_resize
+
 
 def _split_time(x: torch.Tensor, num_segments: int) -> torch.Tensor:
     """View (N·T, C, H, W) as (N, T, C, H, W), with a readable error when T does not divide the batch."""
@@ -56,7 +58,7 @@ class LongTermTDM(nn.Module):
         """G = sigmoid(BN(conv(M))) - 0.5 with M the mean of D and its two scale branches."""
         h, w = d.shape[-2:]
         coarse = self.bn3_smallscale2(self.conv3_smallscale2(F.avg_pool2d(d, 2, 2)))
-        coarse = F.interpolate(coarse, size=(h, w))  # legacy 'nearest', as the official code
+        coarse = nearest_resize(coarse, (h, w))  # legacy 'nearest', as the official F.interpolate
         fine = self.bn3_smallscale4(self.conv3_smallscale4(d))
         third = 1.0 / 3
         mixed = third * d + third * coarse + third * fine
@@ -107,7 +109,6 @@ class TemporalShift(nn.Module):
         w = self.conv.weight.view(1, 1, -1, 3, 1, 1)
         out = x5 * w[:, :, :, 1]
         if self.num_segments > 1:
-            past = x5[:, :-1] * w[:, :, :, 0]
-            future = x5[:, 1:] * w[:, :, :, 2]
-            out = out + F.pad(past, (0, 0, 0, 0, 0, 0, 1, 0)) + F.pad(future, (0, 0, 0, 0, 0, 0, 0, 1))
+            out[:, 1:].addcmul_(x5[:, :-1], w[:, :, :, 0])  # tap t-1
+            out[:, :-1].addcmul_(x5[:, 1:], w[:, :, :, 2])  # tap t+1
         return out.flatten(0, 1)

@@ -1,0 +1,181 @@
+"""The TDN network against the official reference: keys, shapes, counts, logits, and the design's rules."""
+
+from __future__ import annotations
+
+import collections
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from reference_fill import digest, manifest_entries, reference_input, state_dict_digest
+from tdn.checkpoint import load_checkpoint
+from tdn.flops import count_params
+from tdn.model import VARIANTS, build_model, fusion_weights
+from tdn.temporal import TemporalShift
+
+
+def test_fill_and_input_are_bit_identical_to_the_reference(official_state_dict, reference):
+    assert state_dict_digest(official_state_dict) == reference["fill"]["state_dict_sha256"]
+    case = reference["cases"][0]
+    assert digest([reference_input(case["input_seed"], case["num_segments"])]) == case["input_sha256"]
+
+
+def test_r50_keys_and_shapes_equal_the_official_manifest():
+    sd = build_model("resnet50", 8, 174).state_dict()
+    expected = [(k, s, d) for k, s, d in manifest_entries()]
+    got = [(k, list(v.shape), str(v.dtype).removeprefix("torch.")) for k, v in sd.items()]
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("arch", "classes", "keys", "params"),
+    [("resnet50", 174, 789, 24_420_046), ("resnet50", 400, 789, 24_883_120), ("resnet101", 174, 1588, 43_681_726)],
+)
+def test_official_counts(arch, classes, keys, params):
+    model = build_model(arch, 8, classes)
+    assert len(model.state_dict()) == keys
+    assert count_params(model) == params
+
+
+def _official_file(tmp_path, sd, **extra):
+    """Write a state dict the way the official training script does: DDP prefix, optimizer, Counter."""
+    path = tmp_path / "best.pth.tar"
+    torch.save(
+        {
+            "epoch": 50,
+            "arch": "resnet50",
+            "state_dict": collections.OrderedDict(("module." + k, v) for k, v in sd.items()),
+            "scheduler": {"milestones": collections.Counter({30: 1, 45: 1}), "last_epoch": 50},
+            "best_prec1": 52.3,
+            **extra,
+        },
+        path,
+    )
+    return path
+
+
+def test_official_checkpoint_reproduces_the_reference_logits(tmp_path, official_state_dict, reference):
+    model, info = load_checkpoint(_official_file(tmp_path, official_state_dict), num_segments=8, device="cpu")
+    assert info.format == "official" and info.config.arch == "resnet50" and info.config.num_classes == 174
+    case = reference["cases"][0]
+    x = reference_input(case["input_seed"], case["num_segments"])
+    with torch.inference_mode():
+        seg = model.segment_logits(x)
+        logits = seg.mean(1)
+    expected = torch.tensor(case["logits"])
+    max_delta = (logits[0] - expected).abs().max().item()
+    print(f"fixture max |Δlogit| = {max_delta:.3e}")
+    assert max_delta <= 1e-4
+    seg_ref = torch.tensor(reference["segment_logits_T8_224_seed0"]["values"])
+    assert (seg[0] - seg_ref).abs().max().item() <= 1e-4
+    assert logits.argmax().item() == expected.argmax().item()
+
+
+def test_intermediate_taps_match_the_reference(official_state_dict, reference):
+    model = build_model("resnet50", 8, 174)
+    model.load_state_dict(official_state_dict)
+    model.eval()
+    modules = {
+        "stdm_diff_pool": model.base_model.maxpool_diff,
+        "stdm_diff_res2": model.base_model.resnext_layer1,
+        "fuse1": model.base_model.fuse1,
+        "fuse2": model.base_model.fuse2,
+        "ltdm_l2b0": model.base_model.layer2_bak[0].mse,
+        "shift_l2b0": model.base_model.layer2_bak[0].shift,
+        "res3": model.base_model.layer2_bak,
+        "res5": model.base_model.layer4_bak,
+    }
+    seen: dict[str, torch.Tensor] = {}
+    handles = [m.register_forward_hook(lambda _m, _i, o, n=n: seen.__setitem__(n, o.clone())) for n, m in modules.items()]
+    try:
+        with torch.inference_mode():
+            model(reference_input(0))
+    finally:
+        for h in handles:
+            h.remove()
+    for name, out in seen.items():
+        tap = reference["debug_taps"][name]
+        assert list(out.shape) == tap["shape"], name
+        assert out.double().sum().item() == pytest.approx(tap["sum"], rel=1e-4, abs=1e-2), name
+        flat = out.flatten()
+        got = flat[tap["sample_flat_index"]]
+        assert torch.allclose(got, torch.tensor(tap["sample_values"]), atol=1e-4), name
+
+
+def test_fusion_weights_follow_the_number_of_segments():
+    assert fusion_weights(8) == (0.5, 0.5)
+    for t in (4, 16, 7):
+        assert fusion_weights(t) == (0.75, 0.25)
+    model = build_model("resnet18", 16, 5, width=0.25)
+    assert (model.base_model.fuse1.alpha, model.base_model.fuse1.beta) == (0.75, 0.25)
+
+
+def test_shift_equals_the_official_depthwise_temporal_conv():
+    torch.manual_seed(0)
+    n, t, c, h, w = 2, 8, 16, 5, 5
+    shift = TemporalShift(c, t)
+    with torch.no_grad():
+        shift.conv.weight.normal_()
+    x = torch.randn(n * t, c, h, w)
+    # official: permute to (N·H·W, C, T), depthwise conv1d over T, permute back
+    seq = x.view(n, t, c, h, w).permute(0, 3, 4, 2, 1).reshape(n * h * w, c, t)
+    ref = F.conv1d(seq, shift.conv.weight, padding=1, groups=c)
+    ref = ref.view(n, h, w, c, t).permute(0, 4, 3, 1, 2).reshape(n * t, c, h, w)
+    assert torch.allclose(shift(x), ref, atol=1e-6)
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("arch", ["resnet18", "resnet34"])
+def test_every_variant_runs_forward_and_backward(arch, variant):
+    model = build_model(arch, 4, 7, variant, width=0.25)
+    flags = VARIANTS[variant]
+    names = " ".join(k for k, _ in model.named_modules())
+    assert ("conv1_5" in names) == flags[0]
+    assert (".mse" in names) == flags[1]
+    assert (".shift" in names) == flags[2]
+    x = torch.randn(2, 4 * 15, 64, 64)
+    out = model(x)
+    assert out.shape == (2, 7)
+    out.sum().backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_tsn_ignores_segment_order_and_tdn_does_not():
+    torch.manual_seed(0)
+    x = torch.randn(1, 4 * 15, 64, 64)
+    reversed_x = x.view(1, 4, 15, 64, 64).flip(1).reshape(1, 60, 64, 64)
+    for variant, blind in (("tsn", True), ("tdn", False)):
+        model = build_model("resnet18", 4, 5, variant, width=0.25).eval()
+        with torch.no_grad():
+            for p in model.parameters():  # non-trivial weights so that every path contributes
+                p.add_(torch.randn_like(p) * 0.05)
+            same = torch.allclose(model(x), model(reversed_x), atol=1e-5)
+        assert same == blind, variant
+
+
+def test_batch_composition_does_not_change_eval_outputs():
+    model = build_model("resnet18", 4, 5, width=0.25).eval()
+    x = torch.randn(3, 60, 64, 64)
+    with torch.inference_mode():
+        together = model(x)
+        apart = torch.cat([model(x[i : i + 1]) for i in range(3)])
+    assert torch.allclose(together, apart, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [((1, 3, 224, 224, 5), "4-D"), ((1, 119, 64, 64), "120 channels"), ((1, 240, 64, 64), "16 segments"),
+     ((1, 120, 16, 16), "too small")],
+)
+def test_wrong_input_shapes_get_clear_errors(shape, message):
+    model = build_model("resnet18", 8, 5, width=0.25)
+    with pytest.raises(ValueError, match=message):
+        model(torch.zeros(shape))
+
+
+def test_unknown_arch_and_variant_are_refused():
+    with pytest.raises(ValueError, match="unknown architecture"):
+        build_model("vgg16")
+    with pytest.raises(ValueError, match="unknown variant"):
+        build_model("resnet18", variant="i3d")
