@@ -56,8 +56,8 @@ HFLIP_LABEL_MAP: dict[int, int] = {k: k for k in range(len(CLASSES))} | {0: 1, 1
 SHAPES: tuple[str, ...] = ("disc", "ring", "square", "triangle", "star", "cross")
 TEXTURES: tuple[str, ...] = ("solid", "stripes", "checker", "noise")
 BACKGROUNDS: tuple[str, ...] = ("solid", "gradient", "texture", "noise")
-MASK_MIN_ALPHA = 0.25
-"""A pixel belongs to the mask when the acting object makes up at least this share of its colour."""
+MASK_MIN_OPACITY = 0.05
+"""Mask = pixels at least half covered by the actor's shape, in frames where its opacity reaches this."""
 
 
 @dataclass(frozen=True)
@@ -148,17 +148,20 @@ def _draw(canvas: np.ndarray, track: _Track, look: _Look, mask: np.ndarray | Non
     u = (cos * dx + sin * dy) / (pose["radius"] * pose["sx"])[:, None, None]
     v = (cos * dy - sin * dx) / (pose["radius"] * pose["sy"])[:, None, None]
     pixel = (pose["radius"] * np.minimum(pose["sx"], pose["sy"]))[:, None, None]
-    cover = np.clip(0.5 - _SDF[look.shape](u, v) * pixel, 0.0, 1.0) * pose["alpha"][:, None, None]
+    cover = np.clip(0.5 - _SDF[look.shape](u, v) * pixel, 0.0, 1.0)
     steps = np.arange(crop)
     flat = (np.arange(frames)[:, None, None] * size + oy[:, None, None] + steps[None, :, None]) * size
     flat = flat + ox[:, None, None] + steps[None, None, :]
-    if mask is not None:
-        mask.reshape(-1)[flat] = cover >= MASK_MIN_ALPHA
+    if mask is not None:  # the mask starts all False, so only pixels inside need writing
+        mask.reshape(-1)[flat[(cover >= 0.5) & (pose["alpha"] >= MASK_MIN_OPACITY)[:, None, None]]] = True
     if paint:
-        colour = look.colours[0] + _texture(look, u, v)[..., None] * (look.colours[1] - look.colours[0])
-        pixels = canvas.reshape(-1, 3)
+        cover = cover * pose["alpha"][:, None, None]
+        hit = cover > 0  # most of a crop is empty: blend only the pixels the object touches
+        weight = _texture(look, u[hit], v[hit])[:, None]
+        colour = look.colours[0] + weight * (look.colours[1] - look.colours[0])
+        pixels, flat = canvas.reshape(-1, 3), flat[hit]
         under = pixels[flat]
-        pixels[flat] = under + cover[..., None] * (colour - under)
+        pixels[flat] = under + cover[hit][:, None] * (colour - under)
 
 
 def _far_colour(rng: np.random.Generator, avoid: np.ndarray, min_dist: float = 90.0) -> np.ndarray:

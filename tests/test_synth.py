@@ -93,7 +93,9 @@ def _assert_motion(mask: np.ndarray, label: int) -> None:
     elif name in ("Squeezing something", "Stretching something"):
         # one axis of the object changes by 1.7-2.2x, the other stays: generalised eigenvalues of the
         # end covariance against the start one are about {1/k^2, 1} (squeeze) or {k^2, 1} (stretch)
-        low, high = np.sort(np.linalg.eigvals(np.linalg.solve(_covariance(mask[0]), _covariance(mask[-1]))).real)
+        low, high = np.sort(
+            np.linalg.eigvals(np.linalg.solve(_covariance(mask[0]), _covariance(mask[-1]))).real
+        )
         if name.startswith("Squeezing"):
             assert low < 0.5 and 0.75 < high < 1.33, (name, low, high)
         else:
@@ -116,7 +118,10 @@ def test_label_maps_are_involutions() -> None:
     for mapping in (REVERSE_OF, HFLIP_LABEL_MAP):
         assert sorted(mapping) == list(range(len(CLASSES)))
         assert all(mapping[mapping[k]] == k for k in mapping)
-    assert {CLASSES[k] for k, j in REVERSE_OF.items() if j == k} == {"Holding something still", "Shaking something"}
+    assert {CLASSES[k] for k, j in REVERSE_OF.items() if j == k} == {
+        "Holding something still",
+        "Shaking something",
+    }
     swapped = {(CLASSES[k], CLASSES[j]) for k, j in HFLIP_LABEL_MAP.items() if j != k}
     assert ("Moving something from left to right", "Moving something from right to left") in swapped
     assert ("Rotating something clockwise", "Rotating something counter-clockwise") in swapped
@@ -156,13 +161,17 @@ def test_mask_is_where_the_actor_is_drawn(label: int) -> None:
         empty = generate_clip(label, seed, with_actor=False)
         assert np.array_equal(clip.mask, empty.mask)
         diff = np.abs(clip.frames.astype(int) - empty.frames.astype(int)).max(axis=-1)
-        assert (diff[clip.mask] >= 8).mean() > 0.99
-        # outside the mask only its anti-aliased rim (one pixel wide) may differ
+        assert (diff[clip.mask] > 0).mean() > 0.99 and np.median(diff[clip.mask]) >= 30
+        # outside the mask: the anti-aliased rim (within two pixels) and a nearly transparent actor
+        # (opacity under MASK_MIN_OPACITY, while fading) may change a pixel, and only a little
         near = clip.mask.copy()
-        for axis in (1, 2):
-            for step in (1, -1):
-                near |= np.roll(clip.mask, step, axis=axis)
-        assert (diff[~near] == 0).all()
+        for _ in range(2):
+            grown = near.copy()
+            for axis in (1, 2):
+                for step in (1, -1):
+                    grown |= np.roll(near, step, axis=axis)
+            near = grown
+        assert diff[~near].max() <= 14
 
 
 @pytest.mark.parametrize("label", range(len(CLASSES)))
@@ -219,7 +228,20 @@ def test_odd_size_is_refused(tmp_path: Path) -> None:
 
 def test_cli_writes_the_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "synth"
-    args = ["synth", "--out", str(out), "--num", "2", "--seed", "3", "--size", "48", "--frames", "12", "--quiet"]
+    args = [
+        "synth",
+        "--out",
+        str(out),
+        "--num",
+        "2",
+        "--seed",
+        "3",
+        "--size",
+        "48",
+        "--frames",
+        "12",
+        "--quiet",
+    ]
     assert main(args) == 0
     assert sorted(p.name for p in out.iterdir()) == [
         "labels.csv",
