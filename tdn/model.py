@@ -207,7 +207,8 @@ def make_config(
         raise ValueError(f"width must be in (0, 4], got {width}")
     flags = VARIANTS[variant]
     s, lt, sh = (
-        flag if override is None else override for flag, override in zip(flags, (s_tdm, l_tdm, shift))
+        flag if override is None else override
+        for flag, override in zip(flags, (s_tdm, l_tdm, shift), strict=True)
     )
     return TDNConfig(
         arch=arch,

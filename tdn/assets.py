@@ -1,0 +1,18 @@
+"""Where the shipped assets live (demo checkpoints, sample clips, labels, stored results)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+MODELS = ASSETS / "models"
+CLIPS = ASSETS / "clips"
+LABELS = ASSETS / "labels"
+RESULTS = ASSETS / "results"
+DEMO_CHECKPOINT = MODELS / "demo_tdn_r18w50_t8_112.safetensors"
+DEMO_TSN_CHECKPOINT = MODELS / "demo_tsn_r18w50_t8_112.safetensors"
+
+
+def sample_clips() -> list[Path]:
+    """The bundled sample clips, sorted by name."""
+    return sorted(p for p in CLIPS.glob("*.mp4"))

@@ -1,0 +1,44 @@
+"""Pieces shared by the commands that take videos: model loading, input listing, error reporting."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif", ".m4v", ".mpg", ".mpeg", ".ogv"}
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--checkpoint",
+        default=None,
+        help="official .pth(.tar) or our .safetensors (default: the bundled demo TDN)",
+    )
+    parser.add_argument("--segments", type=int, default=None, help="segments (required for official files)")
+    parser.add_argument("--labels", default=None, help="class-name file overriding the checkpoint's")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+
+
+def load_model(args: argparse.Namespace):  # noqa: ANN201
+    """(model, info) from the command's model arguments; the demo TDN when no checkpoint is given."""
+    from tdn.assets import DEMO_CHECKPOINT
+    from tdn.checkpoint import load_checkpoint
+    from tdn.labels import load_labels
+
+    names = load_labels(args.labels) if args.labels else None
+    return load_checkpoint(args.checkpoint or DEMO_CHECKPOINT, args.segments, args.device, class_names=names)
+
+
+def list_videos(path: str) -> list[Path]:
+    """One file, or the videos of a folder (by suffix, sorted); a missing path is an error."""
+    p = Path(path)
+    if p.is_dir():
+        return sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in VIDEO_SUFFIXES)
+    if not p.exists():
+        raise FileNotFoundError(f"no such file or folder: {path}")
+    return [p]
+
+
+def report_error(name: str, error: Exception) -> None:
+    print(f"error: {name}: {error}", file=sys.stderr)

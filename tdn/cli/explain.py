@@ -1,0 +1,53 @@
+"""``python -m tdn explain``: Grad-CAM and TDM difference maps of a video (or a folder of videos)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tqdm import tqdm
+
+from tdn.cli.common import add_model_arguments, list_videos, load_model, report_error
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from tdn.explain import LAYERS, METHODS
+
+    parser.add_argument("video", metavar="VIDEO_OR_DIR")
+    add_model_arguments(parser)
+    parser.add_argument("--method", default="gradcam", choices=list(METHODS))
+    parser.add_argument("--layer", default="res5", choices=list(LAYERS))
+    parser.add_argument("--target", type=int, default=None, help="class index (default: top-1)")
+    parser.add_argument("--opacity", type=float, default=0.5)
+    parser.add_argument("--out", required=True, help="output folder (one subfolder per video for a folder)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tdn.checkpoint import CheckpointError
+    from tdn.explain import ExplainError, explain
+    from tdn.export import write_explanation
+    from tdn.inference import load_clip_for
+    from tdn.tdmaps import difference_maps
+    from tdn.video import ClipError
+
+    try:
+        videos = list_videos(args.video)
+        model, info = load_model(args)
+    except (FileNotFoundError, CheckpointError) as e:
+        report_error(args.video, e)
+        return 2
+    failures = 0
+    batch = Path(args.video).is_dir()
+    for path in tqdm(videos, desc="explain", disable=not batch, unit="video"):
+        out = Path(args.out) / path.stem if batch else Path(args.out)
+        try:
+            clip = load_clip_for(path, model, info)
+            ex = explain(model, clip, args.target, args.method, args.layer, class_names=info.class_names)
+        except (ClipError, ExplainError) as e:
+            failures += 1
+            report_error(str(path), e)
+            continue
+        maps, _ = difference_maps(model, clip.inputs[0])
+        write_explanation(out, ex, maps, args.opacity, fps=4.0)
+        print(f"{path}: {ex.target_name} ({ex.score:.1%}), {ex.method} at {ex.layer} → {out}")
+    return 1 if failures else 0

@@ -1,0 +1,112 @@
+"""``python -m tdn train``: train a TDN configuration; also under ``torchrun --nproc_per_node N``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from tdn.model import ARCHS, VARIANTS
+from tdn.train import TrainConfig, train
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", help="folder with videos and labels.csv")
+    src.add_argument("--synthetic", type=int, metavar="N", help="train on N generated motion clips (cached)")
+    parser.add_argument("--synth-seed", type=int, default=1, help="seed of the generated training set")
+    parser.add_argument("--val-data", help="held-out folder with labels.csv")
+    parser.add_argument("--val-synthetic", type=int, metavar="N", help="N generated held-out clips")
+    parser.add_argument("--val-seed", type=int, default=1001, help="seed of the generated held-out set")
+    parser.add_argument("--synth-size", type=int, default=112)
+    parser.add_argument("--synth-frames", type=int, default=48)
+    parser.add_argument("--cache", default="runs/cache", help="where generated clips are kept")
+    parser.add_argument("--out", required=True, help="run folder: state.pt (resume), model.safetensors")
+    parser.add_argument("--arch", default="resnet18", choices=sorted(ARCHS))
+    parser.add_argument("--variant", default="tdn", choices=list(VARIANTS))
+    parser.add_argument("--no-s-tdm", dest="s_tdm", action="store_false", default=None)
+    parser.add_argument("--no-l-tdm", dest="l_tdm", action="store_false", default=None)
+    parser.add_argument("--no-shift", dest="shift", action="store_false", default=None)
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    for name in (
+        "width",
+        "segments",
+        "size",
+        "epochs",
+        "batch_size",
+        "lr",
+        "weight_decay",
+        "warmup_epochs",
+        "label_smoothing",
+        "seed",
+        "workers",
+        "max_steps",
+    ):
+        kind = type(defaults[name]) if defaults[name] is not None else int
+        parser.add_argument("--" + name.replace("_", "-"), type=kind, default=defaults[name])
+    parser.add_argument("--name", default=None, help="model name stored in the checkpoint")
+    parser.add_argument("--no-hflip", dest="hflip", action="store_false")
+
+
+def synthetic_folder(cache: str, num: int, seed: int, size: int, frames: int) -> str:
+    """Generate (once, on rank 0) and return the cached folder of ``num`` clips."""
+    from tdn.synth import write_dataset
+
+    folder = Path(cache) / f"synth_n{num}_s{seed}_{size}px_{frames}f"
+    done = folder / "labels.csv"
+    rank = int(os.environ.get("RANK", "0"))
+    if not done.exists() and rank == 0:
+        write_dataset(folder, num, seed, size, frames)
+    elif not done.exists():
+        import time
+
+        while not done.exists():  # other ranks wait for rank 0's generation
+            time.sleep(1)
+    return str(folder)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tdn.synth import HFLIP_LABEL_MAP
+
+    data = args.data or synthetic_folder(
+        args.cache, args.synthetic, args.synth_seed, args.synth_size, args.synth_frames
+    )
+    val = args.val_data
+    if args.val_synthetic:
+        val = synthetic_folder(
+            args.cache, args.val_synthetic, args.val_seed, args.synth_size, args.synth_frames
+        )
+    options = {k: getattr(args, k) for k in ("s_tdm", "l_tdm", "shift") if getattr(args, k) is not None}
+    cfg = TrainConfig(
+        data=data,
+        out=args.out,
+        val_data=val,
+        arch=args.arch,
+        variant=args.variant,
+        width=args.width,
+        segments=args.segments,
+        size=args.size,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        warmup_epochs=args.warmup_epochs,
+        label_smoothing=args.label_smoothing,
+        seed=args.seed,
+        workers=args.workers,
+        max_steps=args.max_steps,
+        hflip=args.hflip,
+        name=args.name or f"{args.variant}-{args.arch}",
+        model_options=options,
+    )
+    hflip = HFLIP_LABEL_MAP if args.synthetic or "synth" in data else None
+    result = train(cfg, hflip, command="python -m tdn train " + shlex.join(sys.argv[2:]))
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(
+            json.dumps({"out": args.out, **result["history"][-1]} if result["history"] else {"out": args.out})
+        )
+    return 0

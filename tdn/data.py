@@ -1,0 +1,118 @@
+"""Training and evaluation data: a folder of videos with ``labels.csv`` (``file,label_index,label_name``).
+
+Clips are decoded on demand with decord (only the sampled frames) and sampled with ``tdn.sampling``:
+random TSN sampling plus augmentation for training, the deterministic test formula and a centre crop for
+evaluation, exactly what ``load_clip`` gives a user at inference time.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import decord
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from tdn.preprocess import center_crop, to_model_input
+from tdn.sampling import test_indices, train_indices
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    path: Path
+    label: int
+    name: str
+
+
+def read_labels_csv(folder: str | Path) -> tuple[list[VideoRecord], list[str]]:
+    """Records of ``folder/labels.csv`` and the class names indexed by label (gaps named ``class i``)."""
+    folder = Path(folder)
+    csv_path = folder / "labels.csv"
+    if not csv_path.is_file():
+        raise FileNotFoundError(f"{folder} has no labels.csv (columns file,label_index,label_name)")
+    with csv_path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows or not {"file", "label_index", "label_name"} <= set(rows[0]):
+        raise ValueError(f"{csv_path} must have the columns file,label_index,label_name")
+    records = [VideoRecord(folder / r["file"], int(r["label_index"]), r["label_name"]) for r in rows]
+    names: dict[int, str] = {r.label: r.name for r in records}
+    return records, [names.get(i, f"class {i}") for i in range(max(names) + 1)]
+
+
+class VideoClips(Dataset):
+    """(input (T·15, S, S) float tensor, label) per video; ``train=True`` samples randomly and augments."""
+
+    def __init__(
+        self,
+        records: list[VideoRecord],
+        num_segments: int,
+        size: int,
+        train: bool,
+        seed: int = 0,
+        hflip_label_map: dict[int, int] | None = None,
+        scales: tuple[float, ...] = (1.0, 0.875, 0.75),
+    ) -> None:
+        self.records = records
+        self.num_segments = num_segments
+        self.size = size
+        self.train = train
+        self.seed = seed
+        self.epoch = 0
+        self.hflip_label_map = hflip_label_map
+        self.scales = scales
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Re-seed augmentation per epoch so that a resumed run draws the same samples."""
+        self.epoch = epoch
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        rec = self.records[index]
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        reader = decord.VideoReader(str(rec.path), num_threads=1)
+        num_frames = len(reader)
+        if self.train:
+            idx = train_indices(num_frames, self.num_segments, rng)
+        else:
+            idx = test_indices(num_frames, self.num_segments)
+        unique, inverse = np.unique(idx, return_inverse=True)
+        frames = reader.get_batch(unique.tolist()).asnumpy()
+        snippets = frames[inverse.reshape(idx.shape)]  # (T, 5, H, W, 3)
+        label = rec.label
+        if self.train:
+            snippets, label = self._augment(snippets, label, rng)
+        else:
+            t, f, h, w, c = snippets.shape
+            snippets = center_crop(snippets.reshape(t * f, h, w, c), self.size).reshape(
+                t, f, self.size, self.size, c
+            )
+        return to_model_input(snippets)[0], label
+
+    def _augment(self, snippets: np.ndarray, label: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        """Multi-scale random crop resized to ``size`` (one crop for the whole clip), then a horizontal flip
+        that swaps the labels of mirror-image classes, as the official Something-Something training."""
+        t, f, h, w, c = snippets.shape
+        side = int(round(min(h, w) * rng.choice(self.scales)))
+        y0, x0 = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+        crop = snippets[:, :, y0 : y0 + side, x0 : x0 + side]
+        if side != self.size:
+            x = torch.from_numpy(np.ascontiguousarray(crop)).reshape(t * f, side, side, c).permute(0, 3, 1, 2)
+            x = F.interpolate(x.float(), size=(self.size, self.size), mode="bilinear", align_corners=False)
+            crop = (
+                x.round()
+                .clamp(0, 255)
+                .to(torch.uint8)
+                .permute(0, 2, 3, 1)
+                .reshape(t, f, self.size, self.size, c)
+                .numpy()
+            )
+        if self.hflip_label_map is not None and rng.random() < 0.5:
+            crop = crop[:, :, :, ::-1]
+            label = self.hflip_label_map.get(label, label)
+        return np.ascontiguousarray(crop), label

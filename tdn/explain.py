@@ -1,0 +1,212 @@
+"""Grad-CAM family explanations of a TDN, one heatmap per segment on that snippet's centre frame.
+
+pytorch-grad-cam does the CAM arithmetic (used in its ``with`` form). Around it this module adds what a
+video model shared by many users needs:
+
+* **Shallow backward.** Every parameter's ``requires_grad`` is switched off and the target layer's output is
+  re-entered into autograd as a fresh leaf, so nothing before the target layer keeps a graph and backward
+  computes activation gradients only from the head down to that layer: no weight or input gradients.
+* **Joint scaling.** pytorch-grad-cam min-max scales every map on its own, which would hide which segment
+  matters. Here the T maps of a video share one scale (divided by their common maximum), so a quiet segment
+  looks quiet.
+* **Exact under concurrency.** Hooks live on the shared model only inside ``model_lock(model)``; afterwards,
+  on success or error, the model has no hooks and its training mode and ``requires_grad`` flags are restored.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import torch
+from pytorch_grad_cam import EigenCAM, GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, XGradCAM
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from torch import nn
+
+from tdn.model import TDN
+from tdn.runtime import model_lock
+
+
+class _RawScale:
+    """Mixin: keep each CAM's raw (ReLU'd) values at feature resolution instead of scaling per image."""
+
+    def compute_cam_per_layer(self, input_tensor, targets, eigen_smooth):  # noqa: ANN001, ANN201
+        acts = [a.cpu().numpy() for a in self.activations_and_grads.activations]
+        grads = [g.cpu().numpy() for g in self.activations_and_grads.gradients]
+        cams = []
+        for i, layer in enumerate(self.target_layers):
+            cam = self.get_cam_image(
+                input_tensor, layer, targets, acts[i], grads[i] if i < len(grads) else None, eigen_smooth
+            )
+            cams.append(np.maximum(cam, 0)[:, None])
+        return cams
+
+    def aggregate_multi_layers(self, cam_per_target_layer):  # noqa: ANN001, ANN201
+        return np.concatenate(cam_per_target_layer, axis=1).mean(axis=1)
+
+
+METHODS: dict[str, type] = {
+    name: type(f"Raw{cls.__name__}", (_RawScale, cls), {})
+    for name, cls in {
+        "gradcam": GradCAM,
+        "gradcam++": GradCAMPlusPlus,
+        "hirescam": HiResCAM,
+        "xgradcam": XGradCAM,
+        "layercam": LayerCAM,
+        "eigencam": EigenCAM,
+    }.items()
+}
+METHOD_LABELS = {
+    "gradcam": "Grad-CAM",
+    "gradcam++": "Grad-CAM++",
+    "hirescam": "HiResCAM",
+    "xgradcam": "XGrad-CAM",
+    "layercam": "LayerCAM",
+    "eigencam": "EigenCAM (gradient-free)",
+}
+
+# user-facing layer name -> (module path, description)
+LAYERS: dict[str, tuple[str, str]] = {
+    "stem": ("base_model.fuse1", "fused stem: RGB conv1 + pool, plus S-TDM S0 (1/4 resolution)"),
+    "res2": ("base_model.fuse2", "res2 (layer1) fused with S-TDM S1 (1/4 resolution)"),
+    "res3": ("base_model.layer2_bak", "res3 (layer2, with L-TDM; 1/8 resolution)"),
+    "res4": ("base_model.layer3_bak", "res4 (layer3, with L-TDM; 1/16 resolution)"),
+    "res5": ("base_model.layer4_bak", "res5 (layer4, with L-TDM; 1/32 resolution)"),
+}
+LAYER_ALIASES = {"layer1": "res2", "layer2": "res3", "layer3": "res4", "layer4": "res5", "fused_stem": "stem"}
+
+
+class ExplainError(ValueError):
+    """An explanation request that cannot be served (unknown method, layer or target)."""
+
+
+@dataclass
+class Explanation:
+    """Per-segment heatmaps aligned with the centre frames the model saw.
+
+    ``cam`` (T, S, S) in [0, 1] at model resolution, one shared scale for the whole video; ``cam_raw``
+    (T, h, w) the unscaled maps at the layer's resolution; ``frames`` (T, S, S, 3) uint8, the exact centre
+    frames of each snippet; ``frame_indices`` (T,) their 0-based indices in the source video.
+    """
+
+    cam: np.ndarray
+    cam_raw: np.ndarray
+    frames: np.ndarray
+    frame_indices: np.ndarray
+    target: int
+    target_name: str
+    score: float  # softmax probability of the target
+    logit: float
+    method: str
+    layer: str
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def cam_at(self, size: tuple[int, int]) -> np.ndarray:
+        """The maps resized (bilinear) to ``size`` = (height, width), e.g. display frames."""
+        return resize_maps(self.cam, size)
+
+
+def resize_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(N, h, w) float maps → (N, H, W) by bilinear interpolation (cv2, float32)."""
+    h, w = size
+    return np.stack([cv2.resize(m.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR) for m in maps])
+
+
+def resolve_layer(model: TDN, layer: str) -> tuple[str, nn.Module]:
+    name = LAYER_ALIASES.get(layer, layer)
+    if name not in LAYERS:
+        raise ExplainError(f"unknown layer {layer!r}; choose one of {', '.join(LAYERS)}")
+    return name, model.get_submodule(LAYERS[name][0])
+
+
+@contextmanager
+def shallow_backward(model: nn.Module, layer: nn.Module) -> Iterator[None]:
+    """Within the block, gradients flow from the output back to ``layer``'s output and no further."""
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    was_training = model.training
+
+    def reenter(_m: nn.Module, _inp: tuple, out: torch.Tensor) -> torch.Tensor:
+        return out.detach().requires_grad_(True)
+
+    # prepend: pytorch-grad-cam's own hooks on this layer must see the re-entered leaf.
+    handle = layer.register_forward_hook(reenter, prepend=True)
+    try:
+        for p, _ in flags:
+            p.requires_grad_(False)
+        yield
+    finally:
+        handle.remove()
+        for p, flag in flags:
+            p.requires_grad_(flag)
+        model.train(was_training)
+
+
+def explain(
+    model: TDN,
+    clip,
+    target: int | None = None,
+    method: str = "gradcam",
+    layer: str = "res5",
+    view: int = 0,
+    class_names: list[str] | None = None,
+) -> Explanation:
+    """Explain one view of ``clip`` (a ``tdn.Clip``, or a (1, T·15, S, S) tensor) for class ``target``
+    (default: the top-1 class). Thread-safe on a shared model."""
+    if method not in METHODS:
+        raise ExplainError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    layer_name, module = resolve_layer(model, layer)
+    if isinstance(clip, torch.Tensor):
+        x, frames, indices = clip, _frames_from_input(clip), np.arange(model.num_segments)
+    else:
+        x = clip.inputs[view]
+        frames = clip.model_frames[view][:, 2]
+        indices = clip.frame_indices[view][:, 2]
+    k = model.config.num_classes
+    if target is not None and not 0 <= target < k:
+        raise ExplainError(f"target class {target} is outside 0..{k - 1}")
+    device = next(model.parameters()).device
+    x = x.to(device)
+    t0 = time.perf_counter()
+    cams = None
+    with (
+        model_lock(model),
+        shallow_backward(model, module),
+        METHODS[method](model=model, target_layers=[module]) as cam,
+    ):
+        targets = None if target is None else [ClassifierOutputTarget(target)]
+        cams = cam(input_tensor=x, targets=targets)
+        logits = cam.outputs.detach().float().cpu()[0]
+        cam.outputs = None  # drop the retained graph now, not when the object is collected
+    if cams is None:  # pytorch-grad-cam's __exit__ swallows IndexError; never return garbage
+        raise ExplainError(f"{METHOD_LABELS[method]} failed on layer {layer_name}")
+    elapsed = (time.perf_counter() - t0) * 1000
+    chosen = int(logits.argmax()) if target is None else target
+    raw = cams.astype(np.float32)  # (T, h, w)
+    peak = float(raw.max())
+    scaled = raw / peak if peak > 0 else np.zeros_like(raw)
+    size = tuple(x.shape[-2:])
+    names = class_names or [f"class {i}" for i in range(k)]
+    return Explanation(
+        cam=np.clip(resize_maps(scaled, size), 0, 1),
+        cam_raw=raw,
+        frames=frames,
+        frame_indices=np.asarray(indices),
+        target=chosen,
+        target_name=names[chosen],
+        score=float(logits.softmax(-1)[chosen]),
+        logit=float(logits[chosen]),
+        method=method,
+        layer=layer_name,
+        timings_ms={"cam": elapsed},
+    )
+
+
+def _frames_from_input(x: torch.Tensor) -> np.ndarray:
+    """Centre frames (T, S, S, 3) uint8 recovered from a normalised input tensor (for tensor inputs)."""
+    from tdn.preprocess import denormalize
+
+    return denormalize(x[:1].cpu())[:, 2]

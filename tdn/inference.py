@@ -1,0 +1,70 @@
+"""Predictions: run a model over every view of a clip and fuse them as the official protocol (spec §2.4)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from tdn.model import TDN
+from tdn.runtime import model_lock
+
+
+@dataclass
+class Prediction:
+    """Fused class probabilities of one clip, with the per-view logits they came from."""
+
+    probs: torch.Tensor  # (K,) mean over views of softmax(logits)
+    view_logits: torch.Tensor  # (V, K)
+    class_names: list[str]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def topk(self, k: int = 5) -> list[dict]:
+        """The k most probable classes as ``{index, name, prob}``, most probable first."""
+        values, indices = self.probs.topk(min(k, self.probs.numel()))
+        return [
+            {"index": int(i), "name": self.class_names[int(i)], "prob": float(v)}
+            for v, i in zip(values, indices, strict=True)
+        ]
+
+    @property
+    def top1(self) -> int:
+        return int(self.probs.argmax())
+
+
+@torch.inference_mode()
+def forward_views(model: TDN, views: list[torch.Tensor], batch_size: int = 4) -> torch.Tensor:
+    """Logits (V, K) of each view; views of equal size are batched (eval outputs do not depend on batching)."""
+    device = next(model.parameters()).device
+    out = []
+    with model_lock(model):
+        for start in range(0, len(views), batch_size):
+            chunk = torch.cat(views[start : start + batch_size]).to(device)
+            out.append(model(chunk).float().cpu())
+    return torch.cat(out)
+
+
+def predict(model: TDN, clip, class_names: list[str] | None = None) -> Prediction:
+    """Classify a ``tdn.Clip`` (or a list of (1, T·15, H, W) view tensors): mean of softmax over views."""
+    views = clip if isinstance(clip, list) else clip.inputs
+    names = class_names or [f"class {i}" for i in range(model.config.num_classes)]
+    start = time.perf_counter()
+    logits = forward_views(model, views)
+    elapsed = (time.perf_counter() - start) * 1000
+    return Prediction(logits.softmax(-1).mean(0), logits, names, {"forward": elapsed})
+
+
+def load_clip_for(source, model: TDN, info, crops: int = 1, clips: int = 1, **options):  # noqa: ANN001, ANN201
+    """Decode ``source`` the way ``model`` (described by its ``CheckpointInfo``) expects its input."""
+    from tdn.video import load_clip
+
+    return load_clip(
+        source,
+        num_segments=model.num_segments,
+        crops=crops,
+        clips=clips,
+        size=info.input_size,
+        scale_size=info.scale_size,
+        **options,
+    )
