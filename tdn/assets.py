@@ -9,8 +9,8 @@ MODELS = ASSETS / "models"
 CLIPS = ASSETS / "clips"
 LABELS = ASSETS / "labels"
 RESULTS = ASSETS / "results"
-DEMO_CHECKPOINT = MODELS / "demo_tdn_r18w50_t8_112.safetensors"
-DEMO_TSN_CHECKPOINT = MODELS / "demo_tsn_r18w50_t8_112.safetensors"
+DEMO_CHECKPOINT = MODELS / "demo_tdn_r18w25_t8_112.safetensors"
+DEMO_TSN_CHECKPOINT = MODELS / "demo_tsn_r18w25_t8_112.safetensors"
 
 
 def sample_clips() -> list[Path]:

@@ -181,6 +181,7 @@ def load_clip(
         kind_hint = _sniff(head, name)
         job = _Job(
             path=path,
+            name=name,
             num_segments=num_segments,
             crops=crops,
             clips=clips,
@@ -330,6 +331,7 @@ class _Job:
     """Everything the decoder needs; picklable, so it can cross to the isolated child."""
 
     path: str
+    name: str  # what error messages call the file (not the temporary copy's name)
     num_segments: int
     crops: int
     clips: int
@@ -392,11 +394,9 @@ def _run_job(job: _Job) -> _Decoded | ClipError:
 
 def _decode(job: _Job) -> _Decoded:
     start = time.perf_counter()
-    deadline = start + job.deadline_s
     timings: dict[str, float] = {}
     warnings: list[str] = []
-    name = Path(job.path).name
-    probe = _probe(job.path, job.container_hint)
+    probe = _probe(job.path, job.name, job.container_hint)
     timings["probe"] = _ms_since(start)
     if probe.width * probe.height > job.max_pixels:
         raise ClipError(
@@ -407,73 +407,42 @@ def _decode(job: _Job) -> _Decoded:
     if probe.header_duration_s is not None and probe.header_duration_s > job.max_duration_s:
         raise ClipError("too_long", _too_long_message(probe.header_duration_s, job.max_duration_s))
     exact = job.exact if job.exact is not None else probe.width * probe.height <= EXACT_AUTO_MAX_PIXELS
-    scaled = preprocess.scaled_size(probe.width, probe.height, job.scale_size)
-    reader: _FrameReader
     step = time.perf_counter()
+    reader: _FrameReader
     if probe.rotation in (90, 270):
-        reader = _PyAVReader(job.path, probe.rotation)
-        exact = True
+        reader, exact = _PyAVReader(job.path, probe.rotation), True
     else:
-        reader = _DecordReader(job.path, None if exact else scaled)
+        scaled = preprocess.scaled_size(probe.width, probe.height, job.scale_size)
+        reader = _DecordReader(job.path, job.name, None if exact else scaled)
     timings["open"] = _ms_since(step)
-    num_frames, fps = reader.num_frames, reader.fps
-    if num_frames < 1:
-        raise ClipError("no_frames", f"{name} has a video track but no frames in it.")
-    duration = num_frames / fps if fps > 0 else (probe.header_duration_s or 0.0)
-    if duration > job.max_duration_s:
-        raise ClipError("too_long", _too_long_message(duration, job.max_duration_s))
+    try:
+        sampled = _sample(reader, job, probe, exact, start + job.deadline_s, timings)
+    except _DecordFailed:
+        # decord2 fails on some inputs PyAV reads fine (e.g. frames 144 px wide or less); same pixels.
+        reader, exact = _PyAVReader(job.path, probe.rotation), True
+        sampled = _sample(reader, job, probe, exact, start + job.deadline_s, timings)
+    indices, scaled_frames, display = sampled
+    duration = reader.num_frames / reader.fps if reader.fps > 0 else (probe.header_duration_s or 0.0)
     if probe.header_duration_s and probe.header_duration_s - duration > max(1.0, 0.1 * duration):
         warnings.append(
             f"The file header promises {probe.header_duration_s:.1f} s but only {duration:.1f} s of "
             "frames could be read; the file may be truncated."
         )
 
-    indices = np.stack(
-        [sampling.test_indices(num_frames, job.num_segments, c, job.clips) for c in range(job.clips)]
-    )
-    wanted = np.unique(indices)
-    centre = set(indices[:, :, 2].ravel().tolist())
-    scaled_frames: dict[int, np.ndarray] = {}
-    display: dict[int, np.ndarray] = {}
-    decode_ms = resize_ms = 0.0
-    per_chunk = max(1, CHUNK_BYTES // max(1, probe.width * probe.height * 3))
-    for first in range(0, len(wanted), per_chunk):
-        if time.perf_counter() > deadline:
-            raise ClipError("timeout", f"Decoding took longer than {job.deadline_s:g} s.")
-        chunk = wanted[first : first + per_chunk].tolist()
-        step = time.perf_counter()
-        batch = reader.get(chunk)
-        decode_ms += _ms_since(step)
-        step = time.perf_counter()
-        for index, frame in zip(chunk, batch, strict=True):
-            small = preprocess.resize_frame(frame, job.scale_size) if exact else frame
-            scaled_frames[index] = small
-            if index in centre:
-                source = frame if exact else small
-                display[index] = preprocess.resize_frame(source, job.display_size)
-        del batch
-        resize_ms += _ms_since(step)
-    timings["decode"], timings["resize"] = decode_ms, resize_ms
-
     step = time.perf_counter()
-    first_frame = scaled_frames[int(wanted[0])]
-    height, width = first_frame.shape[:2]
+    height, width = next(iter(scaled_frames.values())).shape[:2]
     if job.crops == 1:
         boxes = [preprocess.center_crop_box(width, height, job.size)]
     else:
         boxes = preprocess.three_crop_boxes(width, height, job.scale_size)
-    views = job.clips * len(boxes)
-    model_frames = np.empty(
-        (views, job.num_segments, sampling.SNIPPET_LENGTH, job.size, job.size, 3), np.uint8
-    )
+    shape = (job.clips * len(boxes), job.num_segments, sampling.SNIPPET_LENGTH, job.size, job.size, 3)
+    model_frames = np.empty(shape, np.uint8)
     for clip_index in range(job.clips):
         for crop_index, box in enumerate(boxes):
             view = model_frames[clip_index * len(boxes) + crop_index]
             for (t, f), index in np.ndenumerate(indices[clip_index]):
                 view[t, f] = preprocess.crop(scaled_frames[int(index)], box)
-    display_frames = np.stack(
-        [np.stack([display[int(i)] for i in indices[c, :, 2]]) for c in range(job.clips)]
-    )
+    display_frames = np.stack([np.stack([display[int(i)] for i in row]) for row in indices[:, :, 2]])
     timings["assemble"] = _ms_since(step)
     timings["worker_total"] = _ms_since(start)
     return _Decoded(
@@ -482,9 +451,9 @@ def _decode(job: _Job) -> _Decoded:
         display_frames=display_frames,
         crop_boxes=boxes,
         scaled_size=(width, height),
-        fps=float(fps),
+        fps=reader.fps,
         duration_s=float(duration),
-        num_frames=int(num_frames),
+        num_frames=reader.num_frames,
         width=probe.width,
         height=probe.height,
         codec=probe.codec,
@@ -496,19 +465,63 @@ def _decode(job: _Job) -> _Decoded:
     )
 
 
+def _sample(
+    reader: _FrameReader, job: _Job, probe: _Probe, exact: bool, deadline: float, timings: dict[str, float]
+) -> tuple[np.ndarray, dict[int, np.ndarray], dict[int, np.ndarray]]:
+    """Sample indices (clips, T, 5), decode them in bounded chunks, resize: (indices, scaled, display)."""
+    if reader.num_frames < 1:
+        raise ClipError("no_frames", f"{job.name} has a video track but no frames in it.")
+    if reader.fps > 0 and reader.num_frames / reader.fps > job.max_duration_s:
+        raise ClipError("too_long", _too_long_message(reader.num_frames / reader.fps, job.max_duration_s))
+    indices = np.stack(
+        [sampling.test_indices(reader.num_frames, job.num_segments, c, job.clips) for c in range(job.clips)]
+    )
+    wanted = np.unique(indices)
+    centre = set(indices[:, :, 2].ravel().tolist())
+    scaled: dict[int, np.ndarray] = {}
+    display: dict[int, np.ndarray] = {}
+    decode_ms = resize_ms = 0.0
+    per_chunk = max(1, CHUNK_BYTES // (probe.width * probe.height * 3))
+    for first in range(0, len(wanted), per_chunk):
+        if time.perf_counter() > deadline:
+            raise ClipError("timeout", f"Decoding took longer than {job.deadline_s:g} s.")
+        chunk = wanted[first : first + per_chunk].tolist()
+        step = time.perf_counter()
+        batch = reader.get(chunk)
+        decode_ms += _ms_since(step)
+        step = time.perf_counter()
+        for index, frame in zip(chunk, batch, strict=True):
+            scaled[index] = preprocess.resize_frame(frame, job.scale_size) if exact else frame
+            if index in centre:
+                display[index] = preprocess.resize_frame(frame, job.display_size)
+        del batch
+        resize_ms += _ms_since(step)
+    timings["decode"], timings["resize"] = decode_ms, resize_ms
+    return indices, scaled, display
+
+
 def _ms_since(start: float) -> float:
     return (time.perf_counter() - start) * 1000
 
 
 def _too_long_message(duration: float, limit: float) -> str:
-    return f"The video lasts {duration / 60:.1f} min; the limit is {limit / 60:.1f} min. Trim it first."
+    return (
+        f"The video lasts {_format_seconds(duration)}; the limit is {_format_seconds(limit)}. Trim it first."
+    )
 
 
-def _probe(path: str, container_hint: str | None) -> _Probe:
+def _format_seconds(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _probe(path: str, name: str, container_hint: str | None) -> _Probe:
     """Read the header with PyAV and decode the first frame: streams, size, codec and rotation."""
     import av  # noqa: PLC0415 - only the decoding process needs PyAV
 
-    name = Path(path).name
     unreadable = (
         f"{name} looks like {container_hint} but could not be read; it may be truncated or damaged."
         if container_hint
@@ -516,12 +529,17 @@ def _probe(path: str, container_hint: str | None) -> _Probe:
     )
     try:
         container = av.open(path, metadata_errors="ignore")
+    except av.error.EOFError as error:  # a header and then nothing
+        kind = "no_frames" if container_hint else "not_video"
+        raise ClipError(kind, f"{name} ends before its first frame; it holds no video frames.") from error
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as error:
         raise ClipError("corrupt" if container_hint else "not_video", unreadable) from error
     with container:
         if not container.streams.video:
             if container.streams.audio:
                 raise ClipError("audio_only", f"{name} holds only audio; there is no video to classify.")
+            if not container.streams:
+                raise ClipError("no_frames", f"{name} holds no frames (its tracks are empty).")
             raise ClipError("not_video", f"{name} holds no video stream.")
         stream = container.streams.video[0]
         codec = stream.codec_context.name
@@ -543,6 +561,10 @@ def _probe(path: str, container_hint: str | None) -> _Probe:
         return _Probe(width, height, codec, container.format.name, rotation, duration)
 
 
+class _DecordFailed(Exception):
+    """decord could open the file but not decode it; PyAV gets a second try."""
+
+
 class _FrameReader:
     """Random access to decoded RGB frames by index."""
 
@@ -557,24 +579,29 @@ class _FrameReader:
 class _DecordReader(_FrameReader):
     """decord VideoReader; ``size=(w, h)`` makes FFmpeg scale while decoding (the reduced path)."""
 
-    def __init__(self, path: str, size: tuple[int, int] | None) -> None:
+    def __init__(self, path: str, name: str, size: tuple[int, int] | None) -> None:
         import decord  # noqa: PLC0415 - only the decoding process needs decord
 
         kwargs = {} if size is None else {"width": size[0], "height": size[1]}
         try:
             self._reader = decord.VideoReader(path, ctx=decord.cpu(0), **kwargs)
         except AssertionError as error:
-            raise ClipError("no_frames", f"{Path(path).name} has no video frames.") from error
+            raise ClipError("no_frames", f"{name} has no video frames.") from error
         except (RuntimeError, decord.DECORDError) as error:
             raise ClipError(
                 "corrupt",
-                f"{Path(path).name} could not be opened for decoding; it may be truncated or damaged.",
+                f"{name} could not be opened for decoding; it may be truncated or damaged.",
             ) from error
         self.num_frames = len(self._reader)
         self.fps = float(self._reader.get_avg_fps())
 
     def get(self, indices: list[int]) -> np.ndarray:
-        batch = self._reader.get_batch(indices)
+        import decord  # noqa: PLC0415
+
+        try:
+            batch = self._reader.get_batch(indices)
+        except decord.DECORDError as error:
+            raise _DecordFailed(str(error)) from error
         if hasattr(batch, "asnumpy"):
             return batch.asnumpy()
         return np.asarray(batch)  # a caller switched decord's bridge to torch/tf

@@ -25,7 +25,9 @@ def manifest_entries(path: Path = MANIFEST) -> list[tuple[str, list[int], str]]:
     return [(k, list(s), d) for k, s, d in json.loads(path.read_text())["entries"]]
 
 
-def fill_state_dict(entries: list[tuple[str, list[int], str]], seed: int = 20211201) -> dict[str, torch.Tensor]:
+def fill_state_dict(
+    entries: list[tuple[str, list[int], str]], seed: int = 20211201
+) -> dict[str, torch.Tensor]:
     """One generator, manifest order; BN stats and affine, fan-in-scaled weights, small biases."""
     g = torch.Generator().manual_seed(seed)
     names = {k for k, _, _ in entries}
@@ -59,7 +61,11 @@ def reference_input(seed: int, num_segments: int = 8, size: int = 224) -> torch.
         low = uniform(g, [*lead, 3, size // cell, size // cell], -1.0, 1.0)
         return low.repeat_interleave(cell, dim=-2).repeat_interleave(cell, dim=-1)
 
-    scene, seg, frame = blocky((1, 1, 1), 8), blocky((1, num_segments, 1), 16), blocky((1, num_segments, 5), 4)
+    scene, seg, frame = (
+        blocky((1, 1, 1), 8),
+        blocky((1, num_segments, 1), 16),
+        blocky((1, num_segments, 5), 4),
+    )
     x = scene * 1.25 + seg * 0.5 + frame * 0.125
     return x.reshape(1, num_segments * 15, size, size).contiguous()
 

@@ -26,11 +26,21 @@ def _small(variant: str = "tdn", segments: int = 4):
 @pytest.mark.parametrize("variant", ["tdn", "tsn", "l-tdm"])
 def test_our_format_round_trip_is_exact(tmp_path, variant):
     model = _small(variant)
-    path = save_checkpoint(model, tmp_path / "m.safetensors", CLASSES, dataset="synthetic", input_size=112,
-                           provenance={"commit": "abc"})
+    path = save_checkpoint(
+        model,
+        tmp_path / "m.safetensors",
+        CLASSES,
+        dataset="synthetic",
+        input_size=112,
+        provenance={"commit": "abc"},
+    )
     loaded, info = load_checkpoint(path, device="cpu")
     assert info.format == "tdn-lens-v1" and info.config == model.config
-    assert info.class_names == CLASSES and info.input_size == 112 and info.metadata["provenance"]["commit"] == "abc"
+    assert (
+        info.class_names == CLASSES
+        and info.input_size == 112
+        and info.metadata["provenance"]["commit"] == "abc"
+    )
     for (k1, v1), (k2, v2) in zip(model.state_dict().items(), loaded.state_dict().items(), strict=True):
         assert k1 == k2 and torch.equal(v1, v2)
     x = torch.randn(1, 60, 64, 64)
@@ -133,7 +143,11 @@ def test_truncated_file(tmp_path, official_state_dict):
 
 @pytest.mark.parametrize(
     ("content", "what"),
-    [(b"\x89PNG\r\n\x1a\n" + bytes(100), "PNG image"), (b"name,top1\nTDN,52.3\n", "text file"), (b"", "empty")],
+    [
+        (b"\x89PNG\r\n\x1a\n" + bytes(100), "PNG image"),
+        (b"name,top1\nTDN,52.3\n", "text file"),
+        (b"", "empty"),
+    ],
 )
 def test_non_checkpoints_renamed_pth_are_named(tmp_path, content, what):
     path = tmp_path / "model.pth"

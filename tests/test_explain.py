@@ -31,7 +31,9 @@ def _input(seed: int, t: int = 4, size: int = 64) -> torch.Tensor:
 
 
 def _state(model):
-    hooks = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) for m in model.modules())
+    hooks = sum(
+        len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) for m in model.modules()
+    )
     return hooks, [p.requires_grad for p in model.parameters()], model.training
 
 
@@ -40,7 +42,7 @@ def _state(model):
 def test_every_method_and_layer_gives_aligned_maps(model, method, layer):
     ex = explain(model, _input(0), method=method, layer=layer)
     assert ex.cam.shape == (4, 64, 64) and ex.cam.dtype == np.float32
-    assert 0.0 <= ex.cam.min() and ex.cam.max() <= 1.0
+    assert ex.cam.min() >= 0.0 and ex.cam.max() <= 1.0
     assert ex.frames.shape == (4, 64, 64, 3) and ex.frames.dtype == np.uint8
     assert ex.frame_indices.shape == (4,)
 
@@ -115,7 +117,9 @@ def test_concurrent_explanations_equal_sequential_ones(model):
     inputs = [_input(10 + i) for i in range(8)]
     methods = ["gradcam", "layercam", "gradcam++", "hirescam"] * 2
     layers = ["res5", "res4", "res3", "stem"] * 2
-    sequential = [explain(model, x, method=m, layer=ly).cam for x, m, ly in zip(inputs, methods, layers, strict=True)]
+    sequential = [
+        explain(model, x, method=m, layer=ly).cam for x, m, ly in zip(inputs, methods, layers, strict=True)
+    ]
     results: list[np.ndarray | None] = [None] * 8
     barrier = threading.Barrier(8)
 

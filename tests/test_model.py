@@ -7,8 +7,8 @@ import collections
 import pytest
 import torch
 import torch.nn.functional as F
-
 from reference_fill import digest, manifest_entries, reference_input, state_dict_digest
+
 from tdn.checkpoint import load_checkpoint
 from tdn.flops import count_params
 from tdn.model import VARIANTS, build_model, fusion_weights
@@ -30,7 +30,11 @@ def test_r50_keys_and_shapes_equal_the_official_manifest():
 
 @pytest.mark.parametrize(
     ("arch", "classes", "keys", "params"),
-    [("resnet50", 174, 789, 24_420_046), ("resnet50", 400, 789, 24_883_120), ("resnet101", 174, 1588, 43_681_726)],
+    [
+        ("resnet50", 174, 789, 24_420_046),
+        ("resnet50", 400, 789, 24_883_120),
+        ("resnet101", 174, 1588, 43_681_726),
+    ],
 )
 def test_official_counts(arch, classes, keys, params):
     model = build_model(arch, 8, classes)
@@ -87,7 +91,10 @@ def test_intermediate_taps_match_the_reference(official_state_dict, reference):
         "res5": model.base_model.layer4_bak,
     }
     seen: dict[str, torch.Tensor] = {}
-    handles = [m.register_forward_hook(lambda _m, _i, o, n=n: seen.__setitem__(n, o.clone())) for n, m in modules.items()]
+    handles = [
+        m.register_forward_hook(lambda _m, _i, o, n=n: seen.__setitem__(n, o.clone()))
+        for n, m in modules.items()
+    ]
     try:
         with torch.inference_mode():
             model(reference_input(0))
@@ -165,8 +172,12 @@ def test_batch_composition_does_not_change_eval_outputs():
 
 @pytest.mark.parametrize(
     ("shape", "message"),
-    [((1, 3, 224, 224, 5), "4-D"), ((1, 119, 64, 64), "120 channels"), ((1, 240, 64, 64), "16 segments"),
-     ((1, 120, 16, 16), "too small")],
+    [
+        ((1, 3, 224, 224, 5), "4-D"),
+        ((1, 119, 64, 64), "120 channels"),
+        ((1, 240, 64, 64), "16 segments"),
+        ((1, 120, 16, 16), "too small"),
+    ],
 )
 def test_wrong_input_shapes_get_clear_errors(shape, message):
     model = build_model("resnet18", 8, 5, width=0.25)
