@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("tdn.cli.evaluate", "top-1/top-5 and confusion of a checkpoint"),
     "explain": ("tdn.cli.explain", "Grad-CAM and TDM difference maps for a video"),
     "compare": ("tdn.cli.compare", "TDN against a second model on one clip"),
+    "samples": ("tdn.cli.samples", "regenerate the bundled sample clips"),
 }
 
 
