@@ -11,10 +11,10 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import decord
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from tdn.preprocess import center_crop, to_model_input
@@ -64,6 +64,17 @@ class VideoClips(Dataset):
         self.epoch = 0
         self.hflip_label_map = hflip_label_map
         self.scales = scales
+        self._frames: list[np.ndarray] | None = None
+
+    def preload(self, progress: bool = True) -> None:
+        """Decode every video once into memory (uint8). DataLoader workers forked afterwards share the
+        arrays copy-on-write, so an epoch then costs augmentation only, not decoding."""
+        from tqdm import tqdm
+
+        self._frames = [
+            decord.VideoReader(str(r.path), num_threads=1).get_batch(list(range(_length(r.path)))).asnumpy()
+            for r in tqdm(self.records, desc="decode", disable=not progress, leave=False)
+        ]
 
     def __len__(self) -> int:
         return len(self.records)
@@ -75,15 +86,21 @@ class VideoClips(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         rec = self.records[index]
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        reader = decord.VideoReader(str(rec.path), num_threads=1)
-        num_frames = len(reader)
+        if self._frames is not None:
+            all_frames = self._frames[index]
+            num_frames = len(all_frames)
+        else:
+            reader = decord.VideoReader(str(rec.path), num_threads=1)
+            num_frames = len(reader)
         if self.train:
             idx = train_indices(num_frames, self.num_segments, rng)
         else:
             idx = test_indices(num_frames, self.num_segments)
-        unique, inverse = np.unique(idx, return_inverse=True)
-        frames = reader.get_batch(unique.tolist()).asnumpy()
-        snippets = frames[inverse.reshape(idx.shape)]  # (T, 5, H, W, 3)
+        if self._frames is not None:
+            snippets = all_frames[idx]  # (T, 5, H, W, 3)
+        else:
+            unique, inverse = np.unique(idx, return_inverse=True)
+            snippets = reader.get_batch(unique.tolist()).asnumpy()[inverse.reshape(idx.shape)]
         label = rec.label
         if self.train:
             snippets, label = self._augment(snippets, label, rng)
@@ -102,17 +119,14 @@ class VideoClips(Dataset):
         y0, x0 = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
         crop = snippets[:, :, y0 : y0 + side, x0 : x0 + side]
         if side != self.size:
-            x = torch.from_numpy(np.ascontiguousarray(crop)).reshape(t * f, side, side, c).permute(0, 3, 1, 2)
-            x = F.interpolate(x.float(), size=(self.size, self.size), mode="bilinear", align_corners=False)
-            crop = (
-                x.round()
-                .clamp(0, 255)
-                .to(torch.uint8)
-                .permute(0, 2, 3, 1)
-                .reshape(t, f, self.size, self.size, c)
-                .numpy()
-            )
+            frames = np.ascontiguousarray(crop).reshape(t * f, side, side, c)
+            resized = [cv2.resize(fr, (self.size, self.size), interpolation=cv2.INTER_LINEAR) for fr in frames]
+            crop = np.stack(resized).reshape(t, f, self.size, self.size, c)
         if self.hflip_label_map is not None and rng.random() < 0.5:
             crop = crop[:, :, :, ::-1]
             label = self.hflip_label_map.get(label, label)
         return np.ascontiguousarray(crop), label
+
+
+def _length(path: Path) -> int:
+    return len(decord.VideoReader(str(path), num_threads=1))

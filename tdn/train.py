@@ -51,6 +51,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     seed: int = 0
     workers: int = 1
+    preload: bool = True  # decode the training set into memory once (shared with forked workers)
     max_steps: int | None = None  # stop early (smoke tests); the run still saves
     hflip: bool = True
     name: str = "tdn"
@@ -130,6 +131,8 @@ def train(
         seed=cfg.seed,
         hflip_label_map=hflip_label_map if cfg.hflip else None,
     )
+    if cfg.preload:
+        train_set.preload(progress=rank == 0)
     decay = [p for p in model.parameters() if p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.ndim <= 1]
     optimizer = torch.optim.AdamW(
