@@ -11,26 +11,31 @@ Decisions a reader should know:
 * **Exact by default.** The official protocol resizes each full-resolution decoded frame with PIL.
   That is what happens here (``exact=True``), so the model sees the same pixels as in the official
   evaluation. ``exact=False`` asks decord to decode straight to the resized size (FFmpeg swscale):
-  less memory and one resize fewer, but pixels differ from PIL (mean |diff| about 2 levels on a
-  720p test clip, some pixels by 30+). ``exact=None`` picks exact up to 1080p
-  (``EXACT_AUTO_MAX_PIXELS``) and the reduced decode above, where frames are "much larger than needed".
-  Full-resolution frames are decoded in bounded chunks so a 4K clip does not hold 40 frames at once.
+  less memory and no PIL pass, but pixels differ from PIL (mean |diff| about 2 levels on a 720p
+  test clip, some pixels by 30+); decoding itself costs the same. ``exact=None`` (the default) is
+  exact up to 1080p (``EXACT_AUTO_MAX_PIXELS``) and uses the reduced decode above, where frames are
+  "much larger than needed". Frames are decoded in small chunks while a thread resizes the previous
+  chunk, so at most two chunks of full-resolution frames are alive (a 4K clip never holds 40).
 * **Isolation.** decord/FFmpeg can crash or hang on hostile input. With ``isolate=True`` (the default
   for bytes and file-like sources, i.e. uploads) the probe and decode run in a child process forked
-  from a small long-lived server process ("zygote", started on first use), with a hard time-out.
-  Forking the caller itself is avoided (it may hold torch/OpenMP threads), and so is
-  ``multiprocessing`` (its spawn and forkserver start methods re-import the caller's ``__main__`` in
-  every child). A forked child costs a few milliseconds; only the small uint8 crops travel back.
-  Without isolation ``timeout_s`` is checked between decode steps only.
-* **Rotation.** Phone clips carry a display matrix. decord2 applies 180° itself but mis-sizes its
-  output buffer for 90°/270° (it fails with "size must exactly match"), so such clips are decoded with
-  PyAV (bit-identical RGB to decord on the clips tested) and rotated with ``np.rot90``.
+  from a long-lived server process ("zygote", started on first use or by :func:`warm_up_isolation`),
+  under a hard time-out. Forking the caller itself is avoided (it may hold torch/OpenMP threads), and
+  so is ``multiprocessing`` (its spawn and forkserver children re-import the caller's ``__main__``).
+  Only the small uint8 crops travel back. Measured cost: 20-50 ms per call on a busy 2-core machine,
+  mostly the fork of a process holding decord (whose import alone takes ~400 MB); the zygote's start
+  takes 1-3 s once. Without isolation ``timeout_s`` is only checked between decode chunks.
+* **Rotation.** Phone clips carry a display matrix. decord2 3.4.0 applies 180° itself but mis-sizes its
+  output for 90°/270° ("size must exactly match"), so those clips are decoded with PyAV (RGB
+  bit-identical to decord's on every clip tested) and turned with ``np.rot90``. PyAV also takes over
+  when decord opens a file but fails to decode it (decord2 does so on some frame widths <= 144 px).
 * Grey sources come out as 3 equal channels; any frame size works; sampling is by frame index, so
-  variable frame rate is handled the way the official code handles it.
+  variable frame rate is handled the way the official code handles it. Pixel aspect ratio is ignored,
+  as decord (and so the official Kinetics pipeline) ignores it.
 """
 
 from __future__ import annotations
 
+import codecs
 import os
 import pickle
 import select
@@ -44,6 +49,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +65,8 @@ DEFAULT_MAX_PIXELS = 4096 * 4096  # DCI 4K and UHD pass; 8K (7680x4320) is refus
 DEFAULT_MAX_DURATION_S = 3 * 3600.0
 DEFAULT_TIMEOUT_S = 60.0
 EXACT_AUTO_MAX_PIXELS = 1920 * 1088  # exact=None: PIL resize up to 1080p, reduced decode above
-CHUNK_BYTES = 256 * 2**20  # most full-resolution RGB bytes decoded in one decord call
+CHUNK_BYTES = 256 * 2**20  # most full-resolution RGB bytes alive at once while decoding
+DECODE_CHUNK_FRAMES = 5  # frames per decord call: small, so resizing overlaps decoding
 
 CLIP_ERROR_KINDS = (
     "not_found",
@@ -169,7 +176,7 @@ def load_clip(
         raise ValueError(f"crops must be 1 or 3, got {crops}")
     if num_segments < 1 or clips < 1:
         raise ValueError("num_segments and clips must be at least 1")
-    if size > scale_size:
+    if crops == 1 and size > scale_size:
         raise ValueError(f"crop size {size} exceeds scale size {scale_size}")
     untrusted = not isinstance(source, (str, Path))
     isolate = untrusted if isolate is None else isolate
@@ -248,7 +255,8 @@ def _materialize(source: str | Path | bytes | BinaryIO, name: str | None) -> Ite
         yield str(path), name or path.name, head
         return
     name = name or Path(str(getattr(source, "name", "") or "upload")).name
-    fd, temp_path = tempfile.mkstemp(prefix="tdn-clip-", suffix=Path(name).suffix[:8])
+    suffix = Path(name).suffix if Path(name).suffix[1:].isalnum() else ""  # a hint for FFmpeg only
+    fd, temp_path = tempfile.mkstemp(prefix="tdn-clip-", suffix=suffix[:8])
     try:
         with os.fdopen(fd, "wb") as out:
             if isinstance(source, (bytes, bytearray, memoryview)):
@@ -315,7 +323,7 @@ def _sniff(head: bytes, name: str) -> str | None:
     if len(head) > 188 * 2 and head[0] == head[188] == head[376] == 0x47:
         return "MPEG transport stream"
     try:
-        text = head.decode("utf-8")
+        text = codecs.getincrementaldecoder("utf-8")().decode(head)  # tolerates a character cut at the end
     except UnicodeDecodeError:
         return None
     if all(ch.isprintable() or ch in "\r\n\t" for ch in text):
@@ -476,27 +484,43 @@ def _sample(
     indices = np.stack(
         [sampling.test_indices(reader.num_frames, job.num_segments, c, job.clips) for c in range(job.clips)]
     )
-    wanted = np.unique(indices)
+    wanted = np.unique(indices).tolist()
     centre = set(indices[:, :, 2].ravel().tolist())
     scaled: dict[int, np.ndarray] = {}
     display: dict[int, np.ndarray] = {}
-    decode_ms = resize_ms = 0.0
-    per_chunk = max(1, CHUNK_BYTES // (probe.width * probe.height * 3))
-    for first in range(0, len(wanted), per_chunk):
-        if time.perf_counter() > deadline:
-            raise ClipError("timeout", f"Decoding took longer than {job.deadline_s:g} s.")
-        chunk = wanted[first : first + per_chunk].tolist()
+    resize_ms: list[float] = []
+
+    def shrink(index: int, frame: np.ndarray) -> None:
         step = time.perf_counter()
-        batch = reader.get(chunk)
-        decode_ms += _ms_since(step)
-        step = time.perf_counter()
-        for index, frame in zip(chunk, batch, strict=True):
-            scaled[index] = preprocess.resize_frame(frame, job.scale_size) if exact else frame
-            if index in centre:
-                display[index] = preprocess.resize_frame(frame, job.display_size)
-        del batch
-        resize_ms += _ms_since(step)
-    timings["decode"], timings["resize"] = decode_ms, resize_ms
+        scaled[index] = preprocess.resize_frame(frame, job.scale_size) if exact else frame
+        if index in centre:
+            same = job.display_size == job.scale_size
+            display[index] = scaled[index] if same else preprocess.resize_frame(frame, job.display_size)
+        resize_ms.append(_ms_since(step))
+
+    # Decode chunk k while a thread resizes chunk k-1 (decord and PIL both release the GIL); at most two
+    # chunks of full-resolution frames are alive at once.
+    frame_bytes = probe.width * probe.height * 3
+    per_chunk = max(1, min(DECODE_CHUNK_FRAMES, CHUNK_BYTES // 2 // frame_bytes))
+    decode_ms = 0.0
+    step_all = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending: list[Future[None]] = []
+        for first in range(0, len(wanted), per_chunk):
+            if time.perf_counter() > deadline:
+                raise ClipError("timeout", f"Decoding took longer than {job.deadline_s:g} s.")
+            chunk = wanted[first : first + per_chunk]
+            step = time.perf_counter()
+            batch = reader.get(chunk)
+            decode_ms += _ms_since(step)
+            for done in pending:
+                done.result()
+            pending = [pool.submit(shrink, i, frame) for i, frame in zip(chunk, batch, strict=True)]
+            del batch
+        for done in pending:
+            done.result()
+    timings["decode"], timings["resize"] = decode_ms, sum(resize_ms)
+    timings["decode_and_resize"] = _ms_since(step_all)
     return indices, scaled, display
 
 
@@ -608,7 +632,7 @@ class _DecordReader(_FrameReader):
 
 
 class _PyAVReader(_FrameReader):
-    """PyAV decoding for 90/270-degree rotated clips, with decord's index: packets sorted by time."""
+    """PyAV decoding (90/270-degree rotation, decord failures), indexed like decord: packets by time."""
 
     def __init__(self, path: str, rotation: int) -> None:
         import av  # noqa: PLC0415
@@ -680,6 +704,7 @@ class _DecodeServer:
     _HANDSHAKE_TIMEOUT_S = 120.0  # the first job also waits for the zygote's imports
 
     def __init__(self) -> None:
+        self.owner_pid = os.getpid()
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._socket: socket.socket | None = None
@@ -707,25 +732,26 @@ class _DecodeServer:
             self._process.wait()
         self._socket, self._process = None, None
 
+    def ensure_started(self) -> None:
+        """(Re)start the zygote if it is not running; call with ``_lock`` held."""
+        if self._process is None or self._process.poll() is not None:
+            self._stop()
+            self._start()
+
     def _submit(self, job: _Job, write_fd: int) -> int:
         """Hand the job to the zygote; returns the pid of the child working on it."""
         payload = pickle.dumps(job)
         with self._lock:
-            for attempt in range(2):
-                if self._process is None or self._process.poll() is not None:
-                    self._stop()
-                    self._start()
+            for _ in range(2):  # a zygote that died since the last job is restarted once
+                self.ensure_started()
                 assert self._socket is not None
                 try:
                     socket.send_fds(self._socket, [struct.pack("<I", len(payload)) + payload], [write_fd])
                     self._socket.settimeout(self._HANDSHAKE_TIMEOUT_S)
-                    reply = _recv_exact(self._socket, 8)
-                    return struct.unpack("<q", reply)[0]
+                    return struct.unpack("<q", _recv_exact(self._socket, 8))[0]
                 except OSError:
                     self._stop()
-                    if attempt:
-                        raise
-        raise AssertionError("unreachable")
+        raise ClipError("timeout", "The isolated decoding process could not be started; try again.")
 
     def run(self, job: _Job, timeout_s: float) -> _Decoded | ClipError:
         read_fd, write_fd = os.pipe()
@@ -786,17 +812,16 @@ def _serve(fd: int) -> None:
     while True:
         try:
             message, fds, _, _ = socket.recv_fds(sock, 1 << 16, 1)
+            if not message or not fds:
+                return  # the caller has gone: so do we
+            if len(message) < 4:
+                message += _recv_exact(sock, 4 - len(message))
+            (length,) = struct.unpack("<I", message[:4])
+            payload = message[4:]
+            if len(payload) < length:
+                payload += _recv_exact(sock, length - len(payload))
         except OSError:
             return
-        if not message or not fds:
-            return
-        (length,) = struct.unpack("<I", message[:4])
-        payload = message[4:]
-        while len(payload) < length:
-            more = sock.recv(length - len(payload))
-            if not more:
-                return
-            payload += more
         pid = os.fork()
         if pid == 0:
             sock.close()
@@ -820,7 +845,7 @@ _SERVER_LOCK = threading.Lock()
 def _server() -> _DecodeServer:
     global _SERVER
     with _SERVER_LOCK:
-        if _SERVER is None:
+        if _SERVER is None or _SERVER.owner_pid != os.getpid():  # a forked caller needs its own
             _SERVER = _DecodeServer()
         return _SERVER
 
@@ -830,6 +855,4 @@ def warm_up_isolation() -> None:
     if _can_isolate():
         server = _server()
         with server._lock:
-            if server._process is None or server._process.poll() is not None:
-                server._stop()
-                server._start()
+            server.ensure_started()

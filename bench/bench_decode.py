@@ -1,0 +1,139 @@
+"""How long ``load_clip`` takes for 8 segments x 5 frames, and how much memory it needs.
+
+Prints, never asserts. Two clips are generated once and cached (``$TDN_BENCH_DIR``, default
+``/tmp/tdn-bench``): a 10 s 1280x720 30 fps H.264 clip (x264 defaults: keyframe every 250 frames,
+B-frames) and a real 1-hour clip at 160x90 and 10 fps (36,000 frames). Each case runs in a fresh
+Python process so that its peak RSS is its own; the import baseline (numpy, torch, decord) is printed
+beside it. Usage: ``python bench/bench_decode.py [--runs 7]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+CACHE = Path(os.environ.get("TDN_BENCH_DIR", "/tmp/tdn-bench"))
+CLIPS = {
+    "720p_10s": (1280, 720, 30, 10, "medium"),
+    "hour_160x90": (160, 90, 10, 3600, "ultrafast"),
+}
+CASES = {
+    "720p exact (path, in-process)": ("720p_10s", {}),
+    "720p exact (bytes, isolated)": ("720p_10s", {"as_bytes": True}),
+    "720p reduced decode (exact=False)": ("720p_10s", {"exact": False}),
+    "720p 3 crops x 2 clips (6 views)": ("720p_10s", {"crops": 3, "clips": 2}),
+    "1 h clip (path, in-process)": ("hour_160x90", {}),
+}
+
+
+def make_clip(name: str) -> Path:
+    """Encode (once) a clip with a moving texture and a moving bright block; returns its path."""
+    width, height, fps, seconds, preset = CLIPS[name]
+    path = CACHE / f"{name}.mp4"
+    if path.exists():
+        return path
+    import av  # noqa: PLC0415
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    yy, xx = np.mgrid[0:height, 0:width]
+    base = np.stack([(xx * 255 // width), (yy * 255 // height), ((xx // 16 + yy // 16) % 2) * 200], -1)
+    base = base.astype(np.uint8)
+    partial = path.with_suffix(".partial.mp4")
+    with av.open(str(partial), "w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"preset": preset}
+        block = max(8, height // 4)
+        for i in range(fps * seconds):
+            frame = np.roll(base, shift=(i % height, (3 * i) % width), axis=(0, 1))
+            x = (7 * i) % (width - block)
+            frame[height // 3 : height // 3 + block, x : x + block] = 255
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode(None))
+    partial.rename(path)
+    print(f"  generated {path} ({path.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - start:.1f} s")
+    return path
+
+
+def run_case(clip: str, options: dict, runs: int) -> dict:
+    """Inside a fresh process: time load_clip ``runs`` times; report medians and peak RSS."""
+    from tdn.video import load_clip, warm_up_isolation  # noqa: PLC0415
+
+    path = CACHE / f"{clip}.mp4"
+    as_bytes = options.pop("as_bytes", False)
+    source = path.read_bytes() if as_bytes else path
+    if as_bytes:
+        warm_up_isolation()
+    import decord  # noqa: F401, PLC0415 - count its import in the baseline, not in the first run
+
+    baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    load_clip(source, **options)  # warm-up: first-use costs (zygote start, lazy imports)
+    walls, cpus, stages = [], [], []
+    for _ in range(runs):
+        start, cpu = time.perf_counter(), time.process_time()
+        clip = load_clip(source, **options)
+        walls.append((time.perf_counter() - start) * 1000)
+        cpus.append((time.process_time() - cpu) * 1000)
+        stages.append(clip.timings_ms)
+    keys = stages[0].keys()
+    return {
+        "median_ms": statistics.median(walls),
+        "min_ms": min(walls),
+        "cpu_ms": statistics.median(cpus),
+        "stages_ms": {k: statistics.median(s[k] for s in stages) for k in keys},
+        "baseline_rss_mb": baseline_kb / 1024,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "frames": clip.num_frames,
+        "size": f"{clip.width}x{clip.height}",
+        "exact": clip.exact,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.case:
+        clip, options = CASES[args.case]
+        print(json.dumps(run_case(clip, dict(options), args.runs)))
+        return
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    for name in CLIPS:
+        make_clip(name)
+    print(
+        "median/min: wall time of load_clip; cpu: this process's CPU time (an isolated decode's is not in it)"
+    )
+    print(
+        f"{'case':36} {'median':>8} {'min':>7} {'cpu':>7} {'peak RSS':>9} {'baseline':>9}  stages (median ms)"
+    )
+    for case in CASES:
+        out = subprocess.run(
+            [sys.executable, __file__, "--case", case, "--runs", str(args.runs)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        stages = ", ".join(f"{k} {v:.0f}" for k, v in r["stages_ms"].items() if k != "total")
+        print(
+            f"{case:36} {r['median_ms']:6.0f}ms {r['min_ms']:5.0f}ms {r['cpu_ms']:5.0f}ms {r['peak_rss_mb']:6.0f} MB "
+            f"{r['baseline_rss_mb']:6.0f} MB  {stages}  [{r['size']}, {r['frames']} frames, exact={r['exact']}]"
+        )
+
+
+if __name__ == "__main__":
+    main()
