@@ -1,0 +1,88 @@
+"""Do the demo models' Grad-CAMs sit on the moving object? Mask energy vs area share, motion energy and ROAD.
+
+Over N freshly generated clips (a held-out seed; mp4 + mask, decoded as the app decodes them) both demo
+models are explained for the true label at each requested layer, through the same per-clip code as the
+study (``analysis.compare_study.study_clip``). Printed per model and layer: mean and median share of CAM
+energy on the actor's mask (dilated 2 px) against the mask's area share, how many clips meet the target
+(energy share >= 0.5 and >= 3x the area share), motion energy, ROAD and the CAM-times-image confidence
+change. The target is for the demo TDN.
+
+Run: python bench/bench_faithfulness.py [--num 28] [--layers res5 res4] [--no-road] [--tdn A --tsn B]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from analysis.compare_study import default_checkpoints, study_clip  # noqa: E402
+from tdn.checkpoint import load_checkpoint  # noqa: E402
+from tdn.faithfulness import ROAD_PERCENTILES  # noqa: E402
+from tdn.synth import dataset_plan, generate_clip, write_dataset  # noqa: E402
+
+TARGET_SHARE, TARGET_RATIO = 0.5, 3.0
+
+
+def report(frame: pd.DataFrame, layer: str) -> None:
+    for key, part in frame.groupby("model", sort=False):
+        share, area = part["mask_energy"], part["mask_area_share"]
+        met = (share >= TARGET_SHARE) & (share >= TARGET_RATIO * area)
+        mean_ok = share.mean() >= TARGET_SHARE and share.mean() >= TARGET_RATIO * area.mean()
+        road = f"{part['road'].mean():+.4f}" if "road" in part else "  skipped"
+        change = f"{part['confidence_change'].mean():+.4f}" if "confidence_change" in part else "  skipped"
+        print(
+            f"{layer:5} {key:4} acc {part['correct'].mean():5.1%}  mask energy mean {share.mean():.3f} "
+            f"median {share.median():.3f} | area {area.mean():.3f} (x{share.mean() / area.mean():.1f})  "
+            f"target met {met.mean():5.1%} of clips{' [mean meets target]' if mean_ok else ''}  "
+            f"motion {part['motion_energy'].mean():.3f}  ROAD {road}  conf. change {change}  "
+            f"all-zero CAMs {int(part['cam_all_zero'].sum())}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--num", type=int, default=28, help="generated clips (2 per class by default)")
+    parser.add_argument("--seed", type=int, default=9090, help="held-out dataset seed")
+    parser.add_argument("--layers", nargs="+", default=["res5"])
+    parser.add_argument("--method", default="gradcam")
+    parser.add_argument("--no-road", dest="road", action="store_false", help="skip ROAD (the slow part)")
+    parser.add_argument("--tdn", default=None)
+    parser.add_argument("--tsn", default=None)
+    args = parser.parse_args()
+
+    defaults = default_checkpoints()
+    models = {
+        key: load_checkpoint(path or default, device="cpu")
+        for key, path, default in (("tdn", args.tdn, defaults[0]), ("tsn", args.tsn, defaults[1]))
+    }
+    print(
+        f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        f"{args.num} clips, seed {args.seed}, {args.method}"
+    )
+    for key, (_, info) in models.items():
+        print(f"  {key}: {info.path} ({info.config.variant}, {info.input_size} px)")
+    plan = dataset_plan(args.num, args.seed)
+    with tempfile.TemporaryDirectory(prefix="bench-faithfulness-") as folder:
+        write_dataset(folder, args.num, args.seed, progress=False)
+        for layer in args.layers:
+            start, rows = time.perf_counter(), []
+            for index, (label, clip_seed) in enumerate(plan):
+                action = generate_clip(label, clip_seed).action
+                path = Path(folder) / f"synth_{index:06d}.mp4"
+                percentiles = ROAD_PERCENTILES if args.road else ()
+                rows += study_clip(models, path, label, action, args.method, layer, percentiles)
+            report(pd.DataFrame(rows), layer)
+            print(f"      ({(time.perf_counter() - start) / args.num:.2f} s per clip for both models)")
+
+
+if __name__ == "__main__":
+    main()
