@@ -27,8 +27,10 @@ import cv2
 import numpy as np
 import torch
 from pytorch_grad_cam.metrics.cam_mult_image import multiply_tensor_with_cam
-from pytorch_grad_cam.metrics.road import NoisyLinearImputer
+from pytorch_grad_cam.metrics.road import NoisyLinearImputer, neighbors_weights
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
+from scipy.sparse import csc_matrix
+from scipy.sparse.linalg import spsolve
 
 from tdn import preprocess
 from tdn.model import CHANNELS_PER_SEGMENT, TDN
@@ -36,8 +38,9 @@ from tdn.runtime import model_lock
 from tdn.video import Clip
 
 ROAD_PERCENTILES = (10, 20, 30, 40, 50)
-# The imputer's noise and the order among equal CAM values are seeded: the same input gives the same score.
+# The imputation noise and the order among equal CAM values are seeded: the same input gives the same score.
 ROAD_SEED = 0
+ROAD_NOISE = 0.01  # std of the noise added to imputed values (pytorch-grad-cam's NoisyLinearImputer default)
 ROAD_BATCH = 4  # perturbed copies per forward; bounds memory for large models
 
 
@@ -121,20 +124,38 @@ def _removal_order(cam: np.ndarray, most_relevant_first: bool, seed: int) -> np.
     return np.lexsort((tiebreak, -values if most_relevant_first else values))
 
 
-def _impute(x: torch.Tensor, keep: np.ndarray, imputer: NoisyLinearImputer) -> torch.Tensor:
+def _linear_fill(values: torch.Tensor, kept: np.ndarray) -> torch.Tensor:
+    """ROAD's noiseless linear imputation of (C, H, W) ``values`` where ``kept`` (H, W) is False: each
+    removed pixel becomes the weighted mean of its 8 neighbours, solved jointly for all removed pixels.
+
+    The sparse system is pytorch-grad-cam's own (``NoisyLinearImputer.setup_sparse_system``); it is solved
+    here rather than through ``NoisyLinearImputer.__call__`` because that draws its noise from torch's
+    global generator, which a shared model server must not consume or reseed.
+    """
+    array = values.numpy().astype(np.float64)
+    system, rhs = NoisyLinearImputer.setup_sparse_system(kept.astype(np.float32), array, neighbors_weights)
+    solution = spsolve(csc_matrix(system), rhs).reshape(int((~kept).sum()), -1)
+    flat = array.reshape(len(array), -1)
+    flat[:, np.flatnonzero(~kept)] = solution.T
+    return torch.from_numpy(flat.reshape(values.shape).astype(np.float32))
+
+
+def _impute(x: torch.Tensor, keep: np.ndarray, seed: int = ROAD_SEED) -> torch.Tensor:
     """ROAD-impute one view (T·15, S, S): segment t's removed pixels (``keep[t]`` False) are filled in all
-    5 frames and 3 colours of its snippet from the kept pixels around them."""
+    5 frames and 3 colours of its snippet from the kept pixels around them, plus ROAD's small noise drawn
+    from a private generator seeded with ``seed`` (the same removal always gives the same pixels)."""
+    generator = torch.Generator().manual_seed(seed)
     out = x.clone()
     for t, kept in enumerate(keep):
         if kept.all():
             continue
         channels = slice(t * CHANNELS_PER_SEGMENT, (t + 1) * CHANNELS_PER_SEGMENT)
-        if not kept.any():
-            # Nothing left to interpolate from (the system would be singular): the normalised mean colour
-            # (0, i.e. the ImageNet mean) plus the imputer's noise.
-            out[channels] = imputer.noise * torch.randn_like(out[channels])
-            continue
-        out[channels] = imputer(x[channels], torch.from_numpy(kept.astype(np.float32)))
+        # With nothing left to interpolate from the system is singular: the normalised mean colour, 0.
+        filled = _linear_fill(x[channels], kept) if kept.any() else torch.zeros_like(x[channels])
+        removed = torch.from_numpy(~kept)
+        noise = torch.randn((CHANNELS_PER_SEGMENT, int(removed.sum())), generator=generator)
+        filled[:, removed] += ROAD_NOISE * noise
+        out[channels] = filled
     return out
 
 
@@ -151,12 +172,12 @@ def road_scores(
     snippet t (the S-TDM sees the whole snippet, the appearance stream its centre frame), so removing it
     removes it from the 15 channels of segment t, and multiplying by the CAM multiplies those 15 channels.
 
-    * **ROAD** (pytorch-grad-cam's ``NoisyLinearImputer``, the imputation of ``ROADMostRelevantFirst`` /
-      ``ROADLeastRelevantFirst``). For each p in ``percentiles``, p % of the T·S·S locations are removed,
-      ranked over the whole clip (segments compete, as under the CAMs' joint scale): the most relevant first
+    * **ROAD** (the noisy linear imputation of pytorch-grad-cam's ``ROADMostRelevantFirst`` /
+      ``ROADLeastRelevantFirst``, its ``NoisyLinearImputer`` system). For each p in ``percentiles``, p % of
+      the T·S·S locations are removed, ranked over the whole clip (segments compete, as under the CAMs' joint scale): the most relevant first
       (MoRF) or the least relevant first (LeRF). Ranking replaces pytorch-grad-cam's ``cam < percentile``
       threshold, which removes everything or nothing when many CAM values are equal (e.g. ReLU zeros); our
-      p is the share removed, i.e. pytorch-grad-cam's ``percentile = 100 - p``. The imputer's noise comes
+      p is the share removed, i.e. pytorch-grad-cam's ``percentile = 100 - p``. The imputation noise comes
       from a fixed seed, without touching torch's global random state.
     * **Confidence change** (pytorch-grad-cam's ``CamMultImageConfidenceChange``): the input multiplied by
       the CAM, each segment's map broadcast over its 15 channels.
@@ -177,16 +198,13 @@ def road_scores(
     if not all(0 < p < 100 for p in percentiles):
         raise ValueError(f"percentiles must lie strictly between 0 and 100, got {percentiles}")
     view = x[0].detach().float().cpu()
-    imputer = NoisyLinearImputer()
     copies = [view]
-    with torch.random.fork_rng(devices=[]):
-        for most_relevant_first in (True, False):
-            order = _removal_order(cam, most_relevant_first, ROAD_SEED)
-            for p in percentiles:
-                keep = np.ones(cam.size, dtype=bool)
-                keep[order[: int(round(p / 100 * cam.size))]] = False
-                torch.manual_seed(ROAD_SEED)  # per copy: the same removal always gets the same noise
-                copies.append(_impute(view, keep.reshape(cam.shape), imputer))
+    for most_relevant_first in (True, False):
+        order = _removal_order(cam, most_relevant_first, ROAD_SEED)
+        for p in percentiles:
+            keep = np.ones(cam.size, dtype=bool)
+            keep[order[: int(round(p / 100 * cam.size))]] = False
+            copies.append(_impute(view, keep.reshape(cam.shape)))
     per_channel = torch.from_numpy(np.repeat(cam, CHANNELS_PER_SEGMENT, axis=0))
     copies.append(multiply_tensor_with_cam(view, per_channel))
 

@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 import torch
 from pytorch_grad_cam.metrics.cam_mult_image import CamMultImageConfidenceChange
+from pytorch_grad_cam.metrics.road import NoisyLinearImputer
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
 
 from tdn.faithfulness import (
     _impute,
+    _linear_fill,
     clip_mask,
     dilate,
     load_mask_for,
@@ -116,16 +118,20 @@ def _input(seed: int, size: int = 64) -> torch.Tensor:
 
 
 def test_imputation_replaces_a_location_in_all_five_frames_of_its_snippet_only():
-    from pytorch_grad_cam.metrics.road import NoisyLinearImputer
-
     x = _input(1)[0]
     keep = np.ones((T, 64, 64), bool)
     keep[1, 10:20, 30:40] = False
-    out = _impute(x, keep, NoisyLinearImputer())
+    out = _impute(x, keep)
     changed = (out != x).reshape(T, 15, 64, 64)
     assert changed[1][:, ~keep[1]].all()  # every one of the 15 channels of segment 1, at every removed pixel
     assert not changed[1][:, keep[1]].any()
     assert not changed[[0, 2, 3]].any()
+    noiseless = NoisyLinearImputer(noise=0.0)(x[15:30], torch.from_numpy(keep[1].astype(np.float32)))
+    assert torch.allclose(out[15:30], noiseless, atol=0.05)  # pytorch-grad-cam's fill, plus noise of std 0.01
+    assert torch.allclose(_linear_fill(x[15:30], keep[1]), noiseless, atol=1e-5)
+    state = torch.random.get_rng_state()
+    assert torch.equal(_impute(x, keep), out)  # seeded noise: the same removal gives the same pixels
+    assert torch.equal(torch.random.get_rng_state(), state)  # and torch's global generator is untouched
 
 
 def test_road_is_deterministic_and_its_confidence_change_is_pytorch_grad_cams(model):
