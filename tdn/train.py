@@ -72,12 +72,14 @@ def git_commit() -> str | None:
         return None
 
 
-def _distributed() -> tuple[int, int]:
-    """(rank, world size), initialising the process group when launched by torchrun."""
+def _distributed() -> tuple[int, int, bool]:
+    """(rank, world size, whether this call created the process group), for runs launched by torchrun."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    created = False
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return (dist.get_rank(), world) if world > 1 else (0, 1)
+        created = True
+    return (dist.get_rank(), world, created) if world > 1 else (0, 1, False)
 
 
 def _atomic_torch_save(obj: dict, path: Path) -> None:
@@ -110,7 +112,7 @@ def train(
     cfg: TrainConfig, hflip_label_map: dict[int, int] | None = None, command: str | None = None
 ) -> dict:
     """Run (or resume) training; returns the final metrics. Writes ``out/model.safetensors``."""
-    rank, world = _distributed()
+    rank, world, owns_group = _distributed()
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
@@ -236,6 +238,6 @@ def train(
             },
             provenance={"commit": git_commit(), "command": command, "seed": cfg.seed},
         )
-    if world > 1:
+    if owns_group:  # a caller that set up the group (e.g. the ablation runner) tears it down itself
         dist.destroy_process_group()
     return result
