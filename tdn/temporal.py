@@ -54,29 +54,30 @@ class LongTermTDM(nn.Module):
         d_bwd = F.pad(c5[:, :-1] - b5[:, 1:], (0, 0, 0, 0, 0, 0, 1, 0))
         return d_fwd.flatten(0, 1), d_bwd.flatten(0, 1)
 
-    def _gate(self, d: torch.Tensor) -> torch.Tensor:
-        """G = sigmoid(BN(conv(M))) - 0.5 with M the mean of D and its two scale branches."""
+    def _gate_logits(self, d: torch.Tensor) -> torch.Tensor:
+        """BN(conv(M)) with M the mean of D and its two scale branches; G = sigmoid(·) − 0.5."""
         h, w = d.shape[-2:]
         coarse = self.bn3_smallscale2(self.conv3_smallscale2(F.avg_pool2d(d, 2, 2)))
         coarse = nearest_resize(coarse, (h, w))  # legacy 'nearest', as the official F.interpolate
         fine = self.bn3_smallscale4(self.conv3_smallscale4(d))
         third = 1.0 / 3
         mixed = third * d + third * coarse + third * fine
-        return torch.sigmoid(self.bn3(self.conv3(mixed))) - 0.5
+        return self.bn3(self.conv3(mixed))
 
     def excitation(self, x: torch.Tensor) -> torch.Tensor:
-        """The excitation Y in (-0.5, 0.5), same shape as x."""
+        """The excitation Y = (G_f + G_b)/2 in (-0.5, 0.5), same shape as x."""
         d_fwd, d_bwd = self.differences(x)
         if self.training:
             # Separate passes keep the official per-direction BatchNorm statistics.
-            g_fwd, g_bwd = self._gate(d_fwd), self._gate(d_bwd)
+            a_fwd, a_bwd = self._gate_logits(d_fwd), self._gate_logits(d_bwd)
         else:
             # Eval-mode BN is per-sample affine, so both directions can share one batched pass exactly.
-            g_fwd, g_bwd = self._gate(torch.cat([d_fwd, d_bwd])).chunk(2)
-        return 0.5 * g_fwd + 0.5 * g_bwd
+            a_fwd, a_bwd = self._gate_logits(torch.cat([d_fwd, d_bwd])).chunk(2)
+        # (σ_f − ½)/2 + (σ_b − ½)/2 = (σ_f + σ_b)/2 − ½: the same value in fewer passes over a C-wide tensor
+        return (torch.sigmoid(a_fwd) + torch.sigmoid(a_bwd)).mul_(0.5).sub_(0.5)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + x * self.excitation(x)
+        return torch.addcmul(x, x, self.excitation(x))  # x + x·Y in one pass
 
 
 class TemporalShift(nn.Module):
