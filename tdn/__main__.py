@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "explain": ("tdn.cli.explain", "Grad-CAM and TDM difference maps for a video"),
     "compare": ("tdn.cli.compare", "TDN against a second model on one clip"),
     "samples": ("tdn.cli.samples", "regenerate the bundled sample clips"),
+    "card": ("tdn.cli.card", "measure the demo models and write their model card"),
 }
 
 

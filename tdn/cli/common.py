@@ -42,3 +42,20 @@ def list_videos(path: str) -> list[Path]:
 
 def report_error(name: str, error: Exception) -> None:
     print(f"error: {name}: {error}", file=sys.stderr)
+
+
+def open_inputs(args: argparse.Namespace):  # noqa: ANN201
+    """(videos, model, info) for a command's VIDEO_OR_DIR and model arguments, or None after reporting why
+    not (the command then exits with 2)."""
+    from tdn.checkpoint import CheckpointError
+    from tdn.labels import LabelError
+
+    try:
+        videos = list_videos(args.video)
+        if not videos:
+            raise FileNotFoundError("no videos in this folder")
+        model, info = load_model(args)
+    except (FileNotFoundError, CheckpointError, LabelError) as e:
+        report_error(args.video, e)
+        return None
+    return videos, model, info

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from tdn.cli.common import add_model_arguments, list_videos, load_model, report_error
+from tdn.cli.common import add_model_arguments, open_inputs, report_error
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,19 +23,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tdn.checkpoint import CheckpointError
     from tdn.explain import ExplainError, explain
     from tdn.export import write_explanation
     from tdn.inference import load_clip_for
     from tdn.tdmaps import difference_maps
     from tdn.video import ClipError
 
-    try:
-        videos = list_videos(args.video)
-        model, info = load_model(args)
-    except (FileNotFoundError, CheckpointError) as e:
-        report_error(args.video, e)
+    opened = open_inputs(args)
+    if opened is None:
         return 2
+    videos, model, info = opened
     failures = 0
     batch = Path(args.video).is_dir()
     for path in tqdm(videos, desc="explain", disable=not batch, unit="video"):

@@ -8,7 +8,7 @@ import time
 
 from tqdm import tqdm
 
-from tdn.cli.common import add_model_arguments, list_videos, load_model, report_error
+from tdn.cli.common import add_model_arguments, open_inputs, report_error
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,19 +21,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tdn.checkpoint import CheckpointError
     from tdn.inference import load_clip_for, predict
     from tdn.video import ClipError
 
-    try:
-        videos = list_videos(args.video)
-        model, info = load_model(args)
-    except (FileNotFoundError, CheckpointError) as e:
-        report_error(args.video, e)
+    opened = open_inputs(args)
+    if opened is None:
         return 2
-    if not videos:
-        report_error(args.video, FileNotFoundError("no videos in this folder"))
-        return 2
+    videos, model, info = opened
     failures = 0
     for path in tqdm(videos, desc="predict", disable=len(videos) == 1, unit="video"):
         start = time.perf_counter()
