@@ -180,3 +180,23 @@ def test_exports_are_readable(model, tmp_path):
     assert "ltdm_res5.1_excitation" in npz.files
     with pytest.raises(ValueError, match="opacity"):
         overlay(ex.frames, ex.cam, 1.5)
+
+
+def test_fast_predictions_equal_exact_ones_and_follow_weight_changes(model):
+    from tdn.inference import inference_copy, predict
+
+    x = [_input(7)]
+    exact, fast = predict(model, x, fast=False), predict(model, x)
+    assert torch.allclose(exact.view_logits, fast.view_logits, atol=1e-4)
+    copy = inference_copy(model)
+    assert inference_copy(model) is copy  # made once
+    with torch.no_grad():
+        model.new_fc.bias.add_(1.0)
+    try:
+        assert inference_copy(model) is not copy  # a weight changed: remade
+        assert torch.allclose(
+            predict(model, x).view_logits, predict(model, x, fast=False).view_logits, atol=1e-4
+        )
+    finally:
+        with torch.no_grad():
+            model.new_fc.bias.sub_(1.0)
