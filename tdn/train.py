@@ -55,6 +55,7 @@ class TrainConfig:
     max_steps: int | None = None  # stop early (smoke tests); the run still saves
     hflip: bool = True
     name: str = "tdn"
+    init_from: str | None = None  # start from this checkpoint's weights (a new schedule: warm restart)
     model_options: dict = field(default_factory=dict)
 
 
@@ -125,6 +126,11 @@ def train(
     model: TDN = build_model(
         cfg.arch, cfg.segments, len(class_names), cfg.variant, width=cfg.width, **cfg.model_options
     ).to(device)
+    if cfg.init_from:
+        from tdn.checkpoint import load_checkpoint
+
+        source, _ = load_checkpoint(cfg.init_from, device="cpu")
+        model.load_state_dict(source.state_dict())
     train_set = VideoClips(
         records,
         cfg.segments,

@@ -49,6 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         kind = type(defaults[name]) if defaults[name] is not None else int
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=defaults[name])
     parser.add_argument("--name", default=None, help="model name stored in the checkpoint")
+    parser.add_argument("--init-from", default=None, help="start from this checkpoint's weights")
     parser.add_argument("--no-hflip", dest="hflip", action="store_false")
 
 
@@ -101,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         max_steps=args.max_steps,
         hflip=args.hflip,
         name=args.name or f"{args.variant}-{args.arch}",
+        init_from=args.init_from,
         model_options=options,
     )
     hflip = HFLIP_LABEL_MAP if args.synthetic or "synth" in data else None
