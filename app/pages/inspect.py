@@ -1,0 +1,215 @@
+"""Inspect: run TDN on one clip; see its predictions, Grad-CAM on the frames it saw, and its difference maps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from app import cached
+from app.compare_view import compare_section
+from app.settings import Settings, sample_clip_files, settings
+from app.views import (
+    Result,
+    cam_section,
+    downloads_section,
+    maps_section,
+    prediction_section,
+    timings_section,
+)
+from app.widgets import (
+    attempt,
+    describe_failure,
+    explain_sidebar,
+    model_sidebar,
+    stop_with_error,
+    warn_if_slow,
+)
+
+VIDEO_TYPES = [
+    "mp4",
+    "m4v",
+    "mov",
+    "avi",
+    "mkv",
+    "webm",
+    "mpg",
+    "mpeg",
+    "ogv",
+    "3gp",
+    "flv",
+    "wmv",
+    "ts",
+    "gif",
+]
+SOURCE_LABELS = {"sample": "Sample clip", "upload": "Upload", "path": "Server path"}
+PICKER_COLUMNS = 8
+
+
+def clip_sidebar(config: Settings) -> tuple[str, cached.ClipSource | None, int, int]:
+    """Where the clip comes from (the sample itself is picked on the page) and the test views."""
+    sidebar = st.sidebar
+    sidebar.header("Clip")
+    modes = ["sample", "upload"] + (["path"] if config.allow_server_paths else [])
+    mode = sidebar.radio(
+        "Source",
+        modes,
+        format_func=SOURCE_LABELS.__getitem__,
+        horizontal=True,
+        key="clip_mode",
+        persist_state="session",
+    )
+    source: cached.ClipSource | None = None
+    if mode == "upload":
+        uploaded = sidebar.file_uploader(
+            "Video file",
+            type=VIDEO_TYPES,
+            key="clip_upload",
+            help="Any video FFmpeg reads, up to the server's limit.",
+        )
+        if uploaded is not None:
+            # Hash each upload once, not on every rerun (uploads can be hundreds of MB).
+            memo = st.session_state.get("_upload_key")
+            if memo is None or memo[0] != uploaded.file_id:
+                memo = st.session_state["_upload_key"] = (
+                    uploaded.file_id,
+                    cached.content_key(uploaded.getvalue()),
+                )
+            source = cached.ClipSource(name=uploaded.name, key=memo[1], data=uploaded.getvalue())
+    elif mode == "path":
+        typed = sidebar.text_input(
+            "Video path on the server", key="clip_path", placeholder="/data/videos/clip.mp4"
+        )
+        if typed.strip():
+            path = Path(typed.strip()).expanduser()
+            if not path.is_file():
+                stop_with_error(f"There is no file at {path} on the server.")
+            source = cached.ClipSource.from_path(path, trusted=False)
+    crops = sidebar.radio(
+        "Crops",
+        [1, 3],
+        horizontal=True,
+        key="clip_crops",
+        persist_state="session",
+        help="1: the centre crop (the official SSv1/SSv2 test). 3: three full-height crops, scored and averaged.",
+    )
+    clips = sidebar.number_input(
+        "Clips",
+        min_value=1,
+        max_value=10,
+        value=1,
+        key="clip_clips",
+        persist_state="session",
+        help="Temporal clips spread over the video, each sampled with its own frame offsets (Kinetics uses 10). "
+        "Heatmaps and difference maps show the first view.",
+    )
+    return mode, source, int(crops), int(clips)
+
+
+def _pick(name: str) -> None:
+    st.session_state["sample_clip"] = name
+
+
+def sample_picker(config: Settings) -> cached.ClipSource | None:
+    samples = sample_clip_files(config)
+    if not samples:
+        st.info(
+            "No sample clips are installed yet. Choose **Upload** in the sidebar to run the model on your own clip.",
+            icon=":material/video_library:",
+        )
+        return None
+    names = [p.name for p in samples]
+    if st.session_state.get("sample_clip") not in names:
+        st.session_state["sample_clip"] = names[0]
+    selected = st.session_state["sample_clip"]
+    with st.container(key="sample_picker"), st.spinner("Loading previews…"):
+        for start in range(0, len(samples), PICKER_COLUMNS):
+            row = samples[start : start + PICKER_COLUMNS]
+            for column, path in zip(st.columns(PICKER_COLUMNS, gap="small"), row, strict=False):
+                try:
+                    column.image(cached.thumbnail(str(path), path.stat().st_mtime_ns), width="stretch")
+                except Exception as e:  # noqa: BLE001 - one unreadable sample must not hide the others
+                    column.caption(f"no preview: {describe_failure(e)}")
+                column.button(
+                    path.stem,
+                    key=f"pick:{path.name}",
+                    on_click=_pick,
+                    args=(path.name,),
+                    type="primary" if path.name == selected else "secondary",
+                    width="stretch",
+                )
+    return cached.ClipSource.from_path(samples[names.index(selected)], trusted=True)
+
+
+def main() -> None:
+    config = settings()
+    cached.start_decoder()
+    st.title("Inspect a clip")
+    loaded = model_sidebar(config)
+    mode, source, crops, clips = clip_sidebar(config)
+    choice = explain_sidebar(loaded)
+    st.caption(
+        f"**{loaded.summary}** · running on **{cached.device_label(loaded.device)}**. "
+        "Pick a clip: TDN predicts its action, and every map below is drawn on the exact frames it sampled."
+    )
+    for warning in loaded.info.warnings:
+        st.warning(f"{loaded.info.name}: {warning}", icon=":material/warning:")
+    if mode == "sample":
+        source = sample_picker(config)
+    if source is None:
+        if mode != "sample":
+            st.info("Choose a video in the sidebar to begin.", icon=":material/upload_file:")
+        return
+    warn_if_slow(loaded, crops, clips)
+
+    clip, clip_key = attempt(
+        lambda: cached.decode(source, loaded, crops, clips),
+        f"Decoding {source.name}…",
+        f"Cannot read {source.name}",
+    )
+    for warning in clip.warnings:
+        st.caption(f"Note: {warning}")
+    prediction = attempt(
+        lambda: cached.prediction(loaded.key, clip_key, _loaded=loaded, _clip=clip),
+        "Running the model…",
+        "The model could not run on this clip",
+    )
+    explanation = attempt(
+        lambda: cached.explanation(
+            loaded.key, clip_key, choice.target, choice.method, choice.layer, _loaded=loaded, _clip=clip
+        ),
+        f"Computing {choice.label}…",
+        "No heatmap",
+    )
+    explanation_key = f"{loaded.key}|{clip_key}|{choice.target}|{choice.method}|{choice.layer}"
+    result = Result(loaded, clip, clip_key, prediction, explanation, explanation_key, choice)
+    prediction_section(result, source.open())
+
+    overlays = cached.overlays(explanation_key, choice.opacity, _explanation=explanation)
+
+    def playback() -> bytes:
+        return cached.overlay_mp4(explanation_key, choice.opacity, _frames=overlays)
+
+    cam_tab, maps_tab, compare_tab, details_tab = st.tabs(
+        ["Where it looked", "Temporal differences", "Compare with", "Timings & downloads"]
+    )
+    with cam_tab:
+        cam_section(result, overlays, playback)
+    maps, maps_ms = None, None
+    with maps_tab:
+        try:
+            with st.spinner("Capturing the difference maps…", show_time=True):
+                maps, maps_ms = cached.tdm_maps(loaded.key, clip_key, _loaded=loaded, _clip=clip)
+        except Exception as e:  # noqa: BLE001
+            st.error(f"No difference maps: {describe_failure(e)}", icon=":material/error:")
+        else:
+            maps_section(result, maps)
+    with compare_tab:
+        compare_section(result, config, source)
+    with details_tab:
+        timings_section(result, maps_ms)
+        st.subheader("Downloads")
+        downloads_section(result, overlays, playback, maps)
+
+
+main()
