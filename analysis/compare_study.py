@@ -9,7 +9,8 @@ so both models are asked the same question whatever they predict. Per clip and m
 
 * the prediction (top-1, its probability, the label's probability, top-5 hit);
 * ``mask_energy`` / ``mask_area_share``: CAM energy on the actor's mask dilated by 2 px, and that mask's area
-  (``mask_ratio`` is their quotient: 1 = no better than a uniform map);
+  (``mask_ratio`` is their quotient: 1 = no better than a uniform map); ``mask_energy_ceiling`` is the
+  best a map at the layer's resolution (``cam_grid``) could score (:func:`tdn.faithfulness.best_cam`);
 * ``motion_energy``: CAM energy on the top decile of frame-difference magnitude (``motion_area_share`` is
   that region's area);
 * ``road`` (with its MoRF/LeRF means) and ``confidence_change``: pytorch-grad-cam's ROAD and CAM-times-
@@ -45,7 +46,15 @@ from tqdm import tqdm
 from tdn.assets import DEMO_CHECKPOINT, DEMO_TSN_CHECKPOINT, RESULTS
 from tdn.checkpoint import CheckpointInfo, load_checkpoint
 from tdn.compare import ModelSide, compare, segment_importance
-from tdn.faithfulness import ROAD_PERCENTILES, load_mask_for, motion_mask, road_scores
+from tdn.faithfulness import (
+    ROAD_PERCENTILES,
+    best_cam,
+    clip_mask,
+    load_mask_for,
+    mask_energy,
+    motion_mask,
+    road_scores,
+)
 from tdn.inference import load_clip_for
 from tdn.model import TDN
 from tdn.synth import CLASSES, dataset_plan, generate_clip, write_dataset
@@ -60,6 +69,7 @@ METRICS = (
     "mask_energy",
     "mask_area_share",
     "mask_ratio",
+    "mask_energy_ceiling",
     "motion_energy",
     "motion_area_share",
     "road",
@@ -177,7 +187,8 @@ def study_clip(
             views[geometry] = load_clip_for(path, a[0], info)
     clip_a, clip_b = (views[(info.input_size, info.scale_size)] for _, info in (a, b))
     shared = clip_a if clip_a is clip_b else path  # else compare decodes per model, on the same frames
-    result = compare(a, b, shared, target=label, method=method, layer=layer, mask=load_mask_for(path))
+    mask = load_mask_for(path)
+    result = compare(a, b, shared, target=label, method=method, layer=layer, mask=mask)
     centre = result.frame_indices
     in_action = (centre >= action[0]) & (centre <= action[1])
     common = {
@@ -191,7 +202,14 @@ def study_clip(
     rows = []
     for key, side, model, clip in ((key_a, result.a, a, clip_a), (key_b, result.b, b, clip_b)):
         row = side_row(key, side, model, clip.inputs[0], label, in_action, percentiles)
-        rows.append(common | {"motion_area_share": float(motion_mask(clip.model_frames[0]).mean())} | row)
+        aligned = clip_mask(mask, clip)
+        grid = side.explanation.cam_raw.shape[1:]
+        extra = {
+            "motion_area_share": float(motion_mask(clip.model_frames[0]).mean()),
+            "cam_grid": f"{grid[0]}x{grid[1]}",
+            "mask_energy_ceiling": mask_energy(best_cam(aligned, grid), aligned)[0],
+        }
+        rows.append(common | extra | row)
     return rows
 
 

@@ -3,9 +3,9 @@
 Over N freshly generated clips (a held-out seed; mp4 + mask, decoded as the app decodes them) both demo
 models are explained for the true label at each requested layer, through the same per-clip code as the
 study (``analysis.compare_study.study_clip``). Printed per model and layer: mean and median share of CAM
-energy on the actor's mask (dilated 2 px) against the mask's area share, how many clips meet the target
-(energy share >= 0.5 and >= 3x the area share), motion energy, ROAD and the CAM-times-image confidence
-change. The target is for the demo TDN.
+energy on the actor's mask (dilated 2 px) against the mask's area share and against the best a map at
+the layer's resolution could do, how many clips meet the target (energy share >= 0.5 and >= 3x the area
+share), motion energy, ROAD and the CAM-times-image confidence change. The target is for the demo TDN.
 
 Run: python bench/bench_faithfulness.py [--num 28] [--layers res5 res4] [--no-road] [--tdn A --tsn B]
 """
@@ -41,7 +41,8 @@ def report(frame: pd.DataFrame, layer: str) -> None:
         change = f"{part['confidence_change'].mean():+.4f}" if "confidence_change" in part else "  skipped"
         print(
             f"{layer:5} {key:4} acc {part['correct'].mean():5.1%}  mask energy mean {share.mean():.3f} "
-            f"median {share.median():.3f} | area {area.mean():.3f} (x{share.mean() / area.mean():.1f})  "
+            f"median {share.median():.3f} | area {area.mean():.3f} (x{share.mean() / area.mean():.1f}) | best "
+            f"possible at {part['cam_grid'].iloc[0]} {part['mask_energy_ceiling'].mean():.3f}  "
             f"target met {met.mean():5.1%} of clips{' [mean meets target]' if mean_ok else ''}  "
             f"motion {part['motion_energy'].mean():.3f}  ROAD {road}  conf. change {change}  "
             f"all-zero CAMs {int(part['cam_all_zero'].sum())}"

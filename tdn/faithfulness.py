@@ -82,6 +82,17 @@ def mask_energy(cam: np.ndarray, mask: np.ndarray, dilate_px: int = 2) -> tuple[
     return _energy_share(cam, region), float(region.mean())
 
 
+def best_cam(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """The best-placed map a CAM computed on a ``grid`` = (h, w) feature map can draw for a (T, S, S) mask:
+    the mask averaged over each feature cell, then upsampled bilinearly as explanations are. Its
+    :func:`mask_energy` is the ceiling for a layer of that resolution (res5 of a 112 px input is 4x4, and
+    there a small object's energy necessarily spreads well beyond its outline)."""
+    h, w = grid
+    size = mask.shape[1:]
+    cells = [cv2.resize(m.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) for m in mask]
+    return np.stack([cv2.resize(c, size[::-1], interpolation=cv2.INTER_LINEAR) for c in cells]).clip(0, None)
+
+
 def motion_magnitude(model_frames: np.ndarray) -> np.ndarray:
     """(T, 5, S, S, 3) uint8 snippets → (T, S, S) float32: per pixel, the root-mean-square over the 4
     consecutive frame differences and the 3 colours (what the S-TDM's input differences carry)."""

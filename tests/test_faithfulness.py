@@ -16,6 +16,7 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
 from tdn.faithfulness import (
     _impute,
     _linear_fill,
+    best_cam,
     clip_mask,
     dilate,
     load_mask_for,
@@ -75,6 +76,13 @@ def test_uniform_cam_scores_the_area_share_and_zero_cam_is_nan():
     assert math.isnan(mask_energy(np.zeros(mask.shape, np.float32), mask)[0])
     with pytest.raises(ValueError, match="does not match"):
         mask_energy(np.ones((3, 16, 16)), mask)
+
+
+def test_best_cam_reaches_one_at_full_resolution_and_less_on_a_coarse_grid():
+    mask = _square_mask(size=32)
+    assert mask_energy(best_cam(mask, (32, 32)), mask, dilate_px=0)[0] == pytest.approx(1.0)
+    coarse = mask_energy(best_cam(mask, (4, 4)), mask, dilate_px=0)[0]
+    assert mask.mean() < coarse < 1.0
 
 
 def _moving_square_snippets(moving_segment: int, size: int = 48) -> tuple[np.ndarray, np.ndarray]:
