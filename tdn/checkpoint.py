@@ -22,6 +22,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from tdn.filetypes import sniff
 from tdn.model import TDN, TDNConfig, make_config
 
 FORMAT = "tdn-lens-v1"
@@ -74,28 +75,6 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _describe_non_checkpoint(head: bytes) -> str | None:
-    """Name what a file is when its first bytes show it is plainly not a checkpoint."""
-    signatures = {
-        b"\x89PNG": "a PNG image",
-        b"\xff\xd8\xff": "a JPEG image",
-        b"GIF8": "a GIF image",
-        b"%PDF": "a PDF document",
-        b"\x1f\x8b": "a gzip archive",
-        b"\x1aE\xdf\xa3": "a Matroska/WebM video",
-    }
-    for magic, what in signatures.items():
-        if head.startswith(magic):
-            return what
-    if head[4:8] == b"ftyp":
-        return "an MP4/MOV video"
-    if not head:
-        return "an empty file"
-    if all(32 <= b < 127 or b in (9, 10, 13) for b in head[:256]):
-        return "a text file (e.g. CSV or JSON)"
-    return None
 
 
 def _is_safetensors(head: bytes) -> bool:
@@ -271,7 +250,8 @@ def load_checkpoint(
         fmt, dataset, meta, names = "official", None, {}, class_names
         input_size, scale_size = 224, 256
     else:
-        what = _describe_non_checkpoint(head) or "not a PyTorch or safetensors file"
+        found = sniff(head)
+        what = found.description if found.kind != "unknown" else "neither a PyTorch nor a safetensors file"
         raise CheckpointError("not_checkpoint", f"{path.name} is not a checkpoint: it looks like {what}")
     if names is None:
         from tdn.labels import labels_for
@@ -337,6 +317,7 @@ def save_checkpoint(
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata={METADATA_KEY: json.dumps(meta)})
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a checkpoint is an ordinary shared file
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

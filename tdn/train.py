@@ -114,6 +114,7 @@ def train(
 ) -> dict:
     """Run (or resume) training; returns the final metrics. Writes ``out/model.safetensors``."""
     rank, world, owns_group = _distributed()
+    commit = git_commit()  # the code the run started from
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
@@ -242,7 +243,7 @@ def train(
                 "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
                 f"{torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU'}",
             },
-            provenance={"commit": git_commit(), "command": command, "seed": cfg.seed},
+            provenance={"commit": commit, "command": command, "seed": cfg.seed},
         )
     if owns_group:  # a caller that set up the group (e.g. the ablation runner) tears it down itself
         dist.destroy_process_group()
