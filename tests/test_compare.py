@@ -179,3 +179,27 @@ def test_cli_defaults_to_the_demo_pair_and_reports_missing_files(tmp_path, capsy
         ["compare", str(tmp_path / "none.mp4"), "--checkpoint", "a", "--checkpoint", "b", "--out", "o"]
     )
     assert code == 2 and "error" in capsys.readouterr().err
+
+
+def test_study_writes_rows_per_clip_and_model_and_a_json_summary(tdn, tsn, tmp_path):
+    from analysis.compare_study import main as study
+
+    paths = {}
+    for name, model in (("tdn", tdn), ("tsn", tsn)):
+        paths[name] = str(tmp_path / f"{name}.safetensors")
+        save_checkpoint(model, paths[name], list(CLASSES), input_size=SIZE, scale_size=SIZE, name=name)
+    out = tmp_path / "study.csv"
+    argv = ["--num", "2", "--seed", "77", "--size", str(SIZE), "--frames", "32", "--percentiles", "30"]
+    argv += ["--tdn", paths["tdn"], "--tsn", paths["tsn"], "--cache", str(tmp_path), "--out", str(out)]
+    assert study(argv) == 0
+    import pandas as pd
+
+    rows = pd.read_csv(out)
+    assert len(rows) == 4 and sorted(set(rows["model"])) == ["tdn", "tsn"]
+    assert {"mask_energy", "mask_area_share", "motion_energy", "road", "static_vector"} <= set(rows)
+    assert (rows.loc[rows["model"] == "tsn", "static_sum"] == 0).all()
+    summary = json.loads(out.with_suffix(".json").read_text())
+    assert {"commit", "command", "date", "machine", "models", "paired"} <= set(summary)
+    assert set(summary["models"]["tdn"]["metrics"]["mask_energy"]) >= {"mean", "median", "q25", "q75"}
+    with pytest.raises(ValueError, match="training"):
+        study([*argv[:2], "--seed", "1", *argv[4:]])
