@@ -1,4 +1,5 @@
-"""load_clip on clips written here with PyAV: indices, pixels, formats, rotation and bad inputs."""
+"""load_clip on clips written here with PyAV: indices, pixels, formats, rotation, bad inputs; the exact
+region resize and the PyAV reader's shortcuts (seeking, skipping non-reference frames) against decord."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from torchvision import transforms
 from videogen import frame_pattern, read_index, write_audio, write_no_frames, write_video
 
 import tdn.video as video
-from tdn import preprocess, sampling
+from tdn import decode, filetypes, isolation, preprocess, sampling
 from tdn.video import Clip, ClipError, load_clip
 
 CROP_CODE = 0.5 * 256 / 224  # the index code's share of a 224 centre crop
@@ -156,11 +157,104 @@ def test_variable_frame_rate_samples_by_index(clips_dir: Path) -> None:
     assert [read_index(f) for f in clip.display_frames[0]] == clip.centre_indices.tolist()
 
 
-def test_pyav_reader_matches_decord_with_b_frames(clips_dir: Path) -> None:
-    path = write_video(clips_dir / "bframes.mp4", frame_pattern(60, 48, 64), options={"bf": "3", "g": "20"})
-    wanted = [0, 1, 2, 19, 20, 21, 44, 45, 58, 59]
-    by_pyav = video._PyAVReader(str(path), 0).get(wanted)
-    np.testing.assert_array_equal(by_pyav, decoded_frames(path)[wanted])
+# Every codec in decode.NONREF_SKIP_CODECS, written with frames that nothing refers to where it can
+SKIPPING = [
+    ("h264.mp4", {"options": {"bf": "3", "g": "20"}}),
+    ("hevc.mp4", {"codec": "libx265", "options": {"x265-params": "bframes=3:keyint=20:log-level=error"}}),
+    ("mpeg4.mp4", {"codec": "mpeg4", "options": {"bf": "2", "g": "20"}}),
+    ("vp8.webm", {"codec": "libvpx", "options": {"g": "20", "deadline": "realtime", "cpu-used": "8"}}),
+    ("vp9.webm", {"options": {"g": "20", "deadline": "realtime", "cpu-used": "8"}}),
+]
+
+
+@pytest.mark.parametrize(("name", "options"), SKIPPING, ids=[name for name, _ in SKIPPING])
+def test_pyav_reader_skips_and_seeks_without_changing_pixels(
+    clips_dir: Path, name: str, options: dict[str, object]
+) -> None:
+    path = write_video(clips_dir / f"skip_{name}", frame_pattern(60, 48, 64), **options)  # type: ignore[arg-type]
+    wanted = [0, 1, 2, 19, 20, 21, 37, 44, 45, 58, 59]
+    reader = decode.PyAVReader(str(path), 0)
+    by_pyav = dict(reader.frames(wanted[::-1]))
+    assert sorted(by_pyav) == wanted and reader.num_frames == 60
+    reference = decoded_frames(path)
+    for index in wanted:
+        np.testing.assert_array_equal(by_pyav[index], reference[index], err_msg=f"{name} frame {index}")
+
+
+@pytest.mark.parametrize(
+    ("colorspace", "color_range"), [(1, None), (1, 2), (None, 2)], ids=["bt709", "bt709-full", "full"]
+)
+def test_pyav_reader_matches_decord_on_tagged_colour(
+    clips_dir: Path, colorspace: int | None, color_range: int | None
+) -> None:
+    # PyAV converts with the frame's colour matrix and range; decord's filter graph does too
+    import av
+
+    path = clips_dir / f"colour_{colorspace}_{color_range}.mp4"
+    frames = frame_pattern(10, 48, 64)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height = 64, 48
+        stream.pix_fmt = "yuvj420p" if color_range == 2 else "yuv420p"
+        for frame in frames:
+            image = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            if colorspace is not None:
+                image.colorspace = colorspace
+            if color_range is not None:
+                image.color_range = color_range
+            container.mux(stream.encode(image))
+        container.mux(stream.encode(None))
+    by_pyav = dict(decode.PyAVReader(str(path), 0).frames(range(10)))
+    np.testing.assert_array_equal(np.stack([by_pyav[i] for i in range(10)]), decoded_frames(path))
+
+
+GEOMETRIES = [
+    (1280, 720),
+    (720, 1280),
+    (854, 480),
+    (123, 77),
+    (400, 300),
+    (176, 144),
+    (100, 1000),
+    (2000, 90),
+]
+
+
+@pytest.mark.parametrize(("width", "height"), GEOMETRIES, ids=[f"{w}x{h}" for w, h in GEOMETRIES])
+def test_region_resize_equals_the_whole_resize_cropped(width: int, height: int) -> None:
+    rng = np.random.default_rng(width * height)
+    for scale, size in [(256, 224), (128, 112), (256, 256)]:
+        scaled = preprocess.scaled_size(width, height, scale)
+        keep = preprocess.center_crop_box(*scaled, size)
+        plan = decode.plan_region((width, height), scaled, keep)
+        if plan is None:
+            continue
+        x0, y0, x1, y1 = plan.region
+        assert x0 <= keep[0] and y0 <= keep[1] and x1 >= keep[2] and y1 >= keep[3]
+        frame = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        whole = preprocess.resize_frame(frame, scale)
+        np.testing.assert_array_equal(decode.resize_region(frame, plan), whole[y0:y1, x0:x1])
+    scaled = preprocess.scaled_size(1280, 720, 256)
+    plan = decode.plan_region((1280, 720), scaled, preprocess.center_crop_box(*scaled, 224))
+    assert plan is not None and plan.region == (91, 16, 364, 240)  # 720p: 53% of the frame is resized
+
+
+@pytest.mark.parametrize(
+    ("source", "scaled"), [((1280, 720), (455, 256)), ((64, 4000), (40, 100)), ((300, 3000), (64, 128))]
+)
+def test_pass_order_is_observed_and_does_not_depend_on_bands(
+    source: tuple[int, int], scaled: tuple[int, int]
+) -> None:
+    # Pillow 13 resizes vertically first when the height shrinks much more than the width
+    width, height = source
+    image = Image.fromarray(np.random.default_rng(1).integers(0, 256, (height, width, 3), dtype=np.uint8))
+    reference = np.asarray(image.resize(scaled, Image.Resampling.BILINEAR))
+    order = decode._pass_order(source, scaled)
+    assert order is not None
+    np.testing.assert_array_equal(
+        np.asarray(decode._two_passes(image, scaled, (0.0, 0.0, float(width), float(height)), order)),
+        reference,
+    )
 
 
 def test_bytes_and_file_objects_leave_no_temp_files(
@@ -199,7 +293,7 @@ def test_auto_exactness_and_chunking(
 ) -> None:
     path, _ = lossless
     reference = load_clip(path, num_segments=4)
-    monkeypatch.setattr(video, "CHUNK_BYTES", 1)  # one frame per decord call
+    monkeypatch.setattr(decode, "IN_FLIGHT_BYTES", 1)  # one decoded frame at a time
     np.testing.assert_array_equal(load_clip(path, num_segments=4).model_frames, reference.model_frames)
     monkeypatch.setattr(video, "EXACT_AUTO_MAX_PIXELS", 100 * 50)  # "much larger than needed"
     assert not load_clip(path, num_segments=4).exact
@@ -265,13 +359,13 @@ def test_isolation_survives_crashes_and_hangs(
     kind: str,
 ) -> None:
     path, _ = lossless
-    submit = video._DecodeServer._submit
+    call = isolation.Server.call
 
-    def submit_faulty(server: video._DecodeServer, job: video._Job, write_fd: int) -> int:
-        return submit(server, dataclasses.replace(job, fault=fault), write_fd)
+    def call_faulty(server: isolation.Server, fn: object, job: video._Job, timeout_s: float) -> object:
+        return call(server, fn, dataclasses.replace(job, fault=fault), timeout_s)  # type: ignore[arg-type]
 
     with monkeypatch.context() as patch:
-        patch.setattr(video._DecodeServer, "_submit", submit_faulty)
+        patch.setattr(isolation.Server, "call", call_faulty)
         with pytest.raises(ClipError) as caught:
             load_clip(path.read_bytes(), timeout_s=1.0)
     assert caught.value.kind == kind
@@ -315,3 +409,24 @@ def test_clip_error_pickles() -> None:
 
     error = pickle.loads(pickle.dumps(ClipError("timeout", "too slow")))
     assert error.kind == "timeout" and str(error) == "too slow"
+
+
+@pytest.mark.parametrize(
+    ("head", "kind", "container"),
+    [
+        (b"", "empty", None),
+        (b"\x00\x00\x00\x18ftypmp42", "video", "MP4/QuickTime"),
+        (b"\x1a\x45\xdf\xa3\x01", "video", "Matroska/WebM"),
+        (b"RIFF\x00\x00\x00\x00AVI LIST", "video", "AVI"),
+        (b"GIF89a\x01\x00", "video", "GIF"),
+        (b"RIFF\x00\x00\x00\x00WAVEfmt ", "audio", None),
+        (b"\x89PNG\r\n\x1a\n", "image", None),
+        (b"PK\x03\x04rest", "archive", None),
+        (b"<!DOCTYPE html><html></html>\n", "text", None),
+        (b"name,top1\nTDN,52.3\n", "text", None),
+        (b"\xff" * 64, "unknown", None),
+    ],
+)
+def test_sniff_names_files_by_content(head: bytes, kind: str, container: str | None) -> None:
+    found = filetypes.sniff(head)
+    assert (found.kind, found.container) == (kind, container) and found.description

@@ -1,0 +1,458 @@
+"""From a video file to RGB frames at the model's scale: probe, frame readers and the exact resize.
+
+* :func:`probe` reads the header with PyAV and decodes the first frame: size, codec, rotation, duration.
+* :class:`PyAVReader` is the exact reader. Frames are indexed as decord indexes them (frame ``i`` is the
+  ``i``-th packet in presentation order) and their RGB pixels equal decord's (tested per container and
+  codec, including BT.709 and full-range sources). It is faster than decord for sparse frames: it seeks to
+  the key frame before a target when one lies ahead, sends the packets of unwanted frames with
+  ``skip_frame=NONREF`` (for codecs in ``NONREF_SKIP_CODECS``) so the decoder drops frames that no other
+  frame refers to (the B-frames, about half of an H.264 stream) while every reference frame is still
+  decoded, and converts only the wanted frames to RGB. Rotation from the display matrix is applied with
+  ``np.rot90``, for every angle.
+* :class:`DecordReader` asks FFmpeg to scale while decoding (``exact=False`` in :func:`tdn.video.load_clip`):
+  less memory, pixels differ from PIL's. decord2 3.4.0 mis-sizes 90°/270° output and fails on some frame
+  widths <= 144 px, so those cases go to :class:`PyAVReader` (:class:`DecordFailed`).
+* :func:`plan_region` / :func:`resize_region`: PIL's bilinear resize of only the part of a frame that the
+  crops keep. PIL resamples one axis at a time with integer weights computed from each output position, so
+  a region gets exactly the full resize's pixels when its two passes run in PIL's order with the same
+  weights. Both are checked, not assumed, once per geometry: the weights are read back from PIL itself, and
+  the order PIL picks (it depends on the geometry and on the Pillow version) is observed on a noise image.
+  Where either cannot be matched the whole frame is resized.
+* :func:`decode_and_resize` streams frames from a reader into a thread pool that resizes them (PIL releases
+  the GIL), holding a bounded number of full-resolution frames at once.
+
+Anything that cannot be read raises :class:`ClipError`. It is defined here, where most of its kinds are
+found, and re-exported by :mod:`tdn.video`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+
+from tdn.preprocess import Box
+
+if TYPE_CHECKING:
+    import av
+
+CLIP_ERROR_KINDS = (
+    "not_found",
+    "empty",
+    "not_video",
+    "audio_only",
+    "corrupt",
+    "no_frames",
+    "too_large",
+    "too_long",
+    "timeout",
+)
+
+# Codecs whose FFmpeg decoders implement skip_frame=NONREF as "drop frames nothing refers to"; each is
+# checked against decord in tests/test_video.py. Others are decoded in full.
+NONREF_SKIP_CODECS = frozenset({"h264", "hevc", "mpeg4", "vp8", "vp9"})
+IN_FLIGHT_BYTES = 256 * 2**20  # most decoded full-resolution RGB bytes waiting to be resized
+RESIZE_THREADS = max(1, min(4, os.cpu_count() or 1))
+DECORD_BATCH_FRAMES = 5  # frames per decord call on the reduced path, so deadlines are checked between
+
+
+class ClipError(Exception):
+    """A source that cannot become model input. ``kind`` is one of ``CLIP_ERROR_KINDS``."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return ClipError, (self.kind, self.message)
+
+
+# ---------------------------------------------------------------------------------------------- probe
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What the header and the first frame say about a video."""
+
+    width: int  # as displayed, i.e. after rotation
+    height: int
+    codec: str
+    container: str
+    rotation: int  # degrees counter-clockwise, a multiple of 90
+    header_duration_s: float | None
+
+
+def probe(path: str, name: str, container_hint: str | None) -> Probe:
+    """Read the header with PyAV and decode the first frame: streams, size, codec and rotation.
+
+    ``name`` is what messages call the file; ``container_hint`` is the container its first bytes suggest
+    (see :mod:`tdn.filetypes`), or None, which makes an unreadable file "not video" rather than "corrupt".
+    """
+    import av
+
+    unreadable = (
+        f"{name} looks like {container_hint} but could not be read; it may be truncated or damaged."
+        if container_hint
+        else f"{name} is not in a video format we can read."
+    )
+    try:
+        container = av.open(path, metadata_errors="ignore")
+    except av.error.EOFError as error:  # a header and then nothing
+        kind = "no_frames" if container_hint else "not_video"
+        raise ClipError(kind, f"{name} ends before its first frame; it holds no video frames.") from error
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as error:
+        raise ClipError("corrupt" if container_hint else "not_video", unreadable) from error
+    with container:
+        if not container.streams.video:
+            if container.streams.audio:
+                raise ClipError("audio_only", f"{name} holds only audio; there is no video to classify.")
+            if not container.streams:
+                raise ClipError("no_frames", f"{name} holds no frames (its tracks are empty).")
+            raise ClipError("not_video", f"{name} holds no video stream.")
+        stream = container.streams.video[0]
+        codec = stream.codec_context.name
+        duration = None
+        if container.duration is not None:
+            duration = container.duration / 1_000_000
+        elif stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        try:
+            first = next(iter(container.decode(stream)), None)
+        except av.error.FFmpegError as error:
+            raise ClipError("corrupt", unreadable) from error
+        if first is None:
+            raise ClipError("no_frames", f"{name} has a video track but no frames could be decoded.")
+        rotation = int(round((first.rotation or 0) / 90.0)) * 90 % 360
+        width, height = first.width, first.height
+        if rotation in (90, 270):
+            width, height = height, width
+        return Probe(width, height, codec, container.format.name, rotation, duration)
+
+
+# -------------------------------------------------------------------------------------------- readers
+
+
+class DecordFailed(Exception):
+    """decord could open the file but not decode it; PyAV gets a second try."""
+
+
+class FrameReader:
+    """Decoded RGB frames by index: ``num_frames``, ``fps`` and :meth:`frames`."""
+
+    num_frames: int
+    fps: float
+
+    def frames(self, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(index, (H, W, 3) uint8 frame)`` once for each distinct index, as decoded."""
+        raise NotImplementedError
+
+
+class PyAVReader(FrameReader):
+    """Exact decoding with PyAV, indexed like decord; see the module docstring for what it skips."""
+
+    def __init__(self, path: str, rotation: int) -> None:
+        import av
+
+        self._path, self._turns = path, rotation // 90
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate
+            packets = [
+                (p.pts, p.is_keyframe) for p in container.demux(stream) if p.pts is not None and p.size
+            ]
+        packets.sort()
+        self._pts = [pts for pts, _ in packets]
+        self._keyframes = [pts for pts, key in packets if key]
+        self.num_frames = len(self._pts)
+        self.fps = float(rate) if rate else 0.0
+
+    def frames(self, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
+        targets = sorted(set(indices))
+        found: set[int] = set()
+        yield from self._pass(targets, found, fast=True)
+        missing = [i for i in targets if i not in found]
+        if missing:  # a demuxer with an imprecise seek, or frames whose time stamps moved: plain decoding
+            yield from self._pass(missing, found, fast=False)
+        missing = [i for i in targets if i not in found]
+        if missing:
+            raise ClipError("corrupt", f"Frames {missing[:5]} of the video could not be decoded.")
+
+    def _pass(self, targets: list[int], found: set[int], fast: bool) -> Iterator[tuple[int, np.ndarray]]:
+        """One decoding pass over ``targets``; ``fast`` seeks and skips non-reference frames."""
+        import av
+
+        wanted = {self._pts[i]: i for i in targets}
+        with av.open(self._path) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            skip = fast and stream.codec_context.name in NONREF_SKIP_CODECS
+            decoded: Iterator[av.VideoFrame] | None = None
+            position: int | None = None
+            for target in targets:
+                if target in found:
+                    continue
+                target_pts = self._pts[target]
+                if decoded is None or (
+                    fast
+                    and (position is None or target_pts < position or self._key_after(position, target_pts))
+                ):
+                    if fast:
+                        try:
+                            container.seek(target_pts, stream=stream, backward=True, any_frame=False)
+                        except av.error.FFmpegError:
+                            return  # this container cannot seek: the plain pass decodes the rest
+                    decoded = _decode(container, stream, wanted if skip else None)
+                for frame in decoded:
+                    position = frame.pts
+                    index = wanted.get(frame.pts) if frame.pts is not None else None
+                    if index is not None and index not in found:
+                        found.add(index)
+                        yield index, self._upright_rgb(frame)
+                    if frame.pts is not None and frame.pts >= target_pts:
+                        break
+
+    def _upright_rgb(self, frame: av.VideoFrame) -> np.ndarray:
+        """RGB pixels (converted with the frame's own colour matrix and range, as decord does), rotated."""
+        return np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), self._turns))
+
+    def _key_after(self, position: int, target_pts: int) -> bool:
+        """Whether a key frame lies in (position, target_pts]: then seeking beats decoding on."""
+        after = bisect.bisect_right(self._keyframes, position)
+        return after < len(self._keyframes) and self._keyframes[after] <= target_pts
+
+
+def _decode(
+    container: av.container.InputContainer, stream: av.VideoStream, wanted: dict[int, int] | None
+) -> Iterator[av.VideoFrame]:
+    """Decoded frames from the current position; with ``wanted``, unwanted non-reference frames are dropped."""
+    context = stream.codec_context
+    for packet in container.demux(stream):
+        if wanted is not None:
+            # Read by the decoder when the packet is sent (frame threads copy it then too).
+            context.skip_frame = "DEFAULT" if packet.pts is None or packet.pts in wanted else "NONREF"
+        yield from packet.decode()
+
+
+class DecordReader(FrameReader):
+    """decord VideoReader; ``size=(w, h)`` makes FFmpeg scale while decoding (the reduced path)."""
+
+    def __init__(self, path: str, name: str, size: tuple[int, int] | None) -> None:
+        import decord
+
+        kwargs = {} if size is None else {"width": size[0], "height": size[1]}
+        try:
+            self._reader = decord.VideoReader(path, ctx=decord.cpu(0), **kwargs)
+        except AssertionError as error:
+            raise ClipError("no_frames", f"{name} has no video frames.") from error
+        except (RuntimeError, decord.DECORDError) as error:
+            raise ClipError(
+                "corrupt",
+                f"{name} could not be opened for decoding; it may be truncated or damaged.",
+            ) from error
+        self.num_frames = len(self._reader)
+        self.fps = float(self._reader.get_avg_fps())
+
+    def frames(self, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
+        import decord
+
+        targets = sorted(set(indices))
+        for first in range(0, len(targets), DECORD_BATCH_FRAMES):
+            batch_indices = targets[first : first + DECORD_BATCH_FRAMES]
+            try:
+                batch = self._reader.get_batch(batch_indices)
+            except decord.DECORDError as error:
+                raise DecordFailed(str(error)) from error
+            # asnumpy unless a caller switched decord's bridge to torch/tf
+            pixels = batch.asnumpy() if hasattr(batch, "asnumpy") else np.asarray(batch)
+            yield from zip(batch_indices, pixels, strict=True)
+
+
+# ---------------------------------------------------------------------------------------- exact resize
+
+_PIL_ONE = 1 << 22  # 1.0 in PIL's fixed-point weights for 8-bit images (its PRECISION_BITS)
+
+
+@dataclass(frozen=True)
+class RegionPlan:
+    """Resize only ``region`` (x0, y0, x1, y1, in the resized frame) by resampling the source ``box``,
+    one axis at a time in PIL's own ``order`` ("xy": horizontal pass first, "yx": vertical first)."""
+
+    region: Box
+    box: tuple[float, float, float, float]
+    order: str
+
+
+@lru_cache(maxsize=64)
+def plan_region(source: tuple[int, int], scaled: tuple[int, int], keep: Box) -> RegionPlan | None:
+    """How to resize a ``source`` (w, h) frame to ``scaled`` (w, h) computing little more than ``keep``.
+
+    The plan's region contains ``keep``, and its pixels equal those of the full PIL bilinear resize: both
+    passes use PIL's own weights, compared per axis, in the order PIL takes for the whole frame. None
+    when the region would be the whole frame or PIL's order cannot be reproduced.
+    """
+    x0, x1, bx0, bx1 = _plan_axis(source[0], scaled[0], keep[0], keep[2])
+    y0, y1, by0, by1 = _plan_axis(source[1], scaled[1], keep[1], keep[3])
+    if (x0, y0, x1, y1) == (0, 0, *scaled):
+        return None
+    order = _pass_order(source, scaled)
+    return None if order is None else RegionPlan((x0, y0, x1, y1), (bx0, by0, bx1, by1), order)
+
+
+def resize_region(frame: np.ndarray, plan: RegionPlan) -> np.ndarray:
+    """The region of ``plan`` of the PIL bilinear resize of ``frame``, (y1 - y0, x1 - x0, 3) uint8."""
+    x0, y0, x1, y1 = plan.region
+    image = _two_passes(
+        Image.fromarray(np.ascontiguousarray(frame)), (x1 - x0, y1 - y0), plan.box, plan.order
+    )
+    return np.asarray(image)
+
+
+def _two_passes(
+    image: Image.Image, size: tuple[int, int], box: tuple[float, float, float, float], order: str
+) -> Image.Image:
+    """PIL bilinear resize of ``box`` to ``size`` as two single-axis resizes in the given order.
+
+    Each call changes one axis only, so PIL makes exactly one pass with the weights it would use for that
+    axis in a two-axis resize; the 8-bit image in between is the one PIL keeps between its passes.
+    """
+    (width, height), (bx0, by0, bx1, by1) = size, box
+    bilinear = Image.Resampling.BILINEAR
+    if order == "xy":
+        across = image.resize((width, image.height), bilinear, box=(bx0, 0.0, bx1, float(image.height)))
+        return across.resize((width, height), bilinear, box=(0.0, by0, float(width), by1))
+    down = image.resize((image.width, height), bilinear, box=(0.0, by0, float(image.width), by1))
+    return down.resize((width, height), bilinear, box=(bx0, 0.0, bx1, float(height)))
+
+
+@lru_cache(maxsize=16)
+def _pass_order(source: tuple[int, int], scaled: tuple[int, int]) -> str | None:
+    """Which pass PIL runs first when resizing ``source`` to ``scaled``: "xy", "yx", or None if neither.
+
+    Pillow chooses by geometry (since Pillow 13 it resizes vertically first when the height shrinks much
+    more than the width), so the order is observed, not assumed: a noise image of this size is resized by
+    PIL and by both explicit orders, which differ on noise in thousands of pixels. A one-band image keeps
+    this cheap; the choice does not depend on the bands (tests/test_video.py checks it against RGB).
+    """
+    width, height = source
+    noise = np.frombuffer(np.random.default_rng(0).bytes(width * height), np.uint8)
+    image = Image.fromarray(noise.reshape(height, width))
+    reference = np.asarray(image.resize(scaled, Image.Resampling.BILINEAR))
+    whole = (0.0, 0.0, float(width), float(height))
+    for order in ("xy", "yx"):
+        if np.array_equal(reference, np.asarray(_two_passes(image, scaled, whole, order))):
+            return order
+    return None
+
+
+def _plan_axis(in_size: int, out_size: int, first: int, stop: int) -> tuple[int, int, float, float]:
+    """Output range [lo, hi) ⊇ [first, stop) and source span [start, end) that resample it exactly.
+
+    PIL passes box edges as float32 and computes the scale from their float32 difference, so a region
+    can only reproduce the full resize where its edges in the source, ``lo * in / out``, are exact float32
+    numbers: lo and hi are widened to multiples of the odd part of ``out / gcd(in, out)``. Rounding still
+    differs (``start + (x + 0.5) * scale`` against ``(lo + x + 0.5) * scale``), so the weights are
+    compared; the whole axis is returned when they differ.
+    """
+    whole = (0, out_size, 0.0, float(in_size))
+    ratio = Fraction(in_size, out_size)
+    step = ratio.denominator
+    while step % 2 == 0:  # powers of two in the denominator keep lo * ratio a binary fraction
+        step //= 2
+    lo = first // step * step
+    hi = min(out_size, -(-stop // step) * step)
+    if (lo, hi) == (0, out_size):
+        return whole
+    start, end = lo * ratio, hi * ratio
+    if not all(Fraction(float(np.float32(v))) == v for v in (start, end, end - start)):
+        return whole
+    full = _pil_weights(in_size, out_size, 0.0, float(in_size))[:, lo:hi]
+    part = _pil_weights(in_size, hi - lo, float(start), float(end))
+    return (lo, hi, float(start), float(end)) if np.array_equal(full, part) else whole
+
+
+def _pil_weights(in_size: int, out_size: int, start: float, end: float) -> np.ndarray:
+    """PIL's integer bilinear weights for resampling [start, end) of ``in_size`` pixels to ``out_size``.
+
+    Read from PIL itself: a 32-bit integer image whose row ``r`` holds 2**22 in every column c with
+    c % span == r is resized along x only. PIL's integer path rounds ``2**22 * w`` exactly as its 8-bit path
+    rounds the weight ``w`` it multiplies pixels with, so output (r, x) is that weight for the one column
+    ≡ r (mod span) inside output x's window (span exceeds any window). Returns (span, out_size) int32.
+    """
+    support = max((end - start) / out_size, 1.0)
+    span = 2 * math.ceil(support) + 5
+    columns = np.arange(in_size)
+    impulses = np.zeros((span, in_size), np.int32)
+    impulses[columns % span, columns] = _PIL_ONE
+    resized = Image.fromarray(impulses).resize(
+        (out_size, span), Image.Resampling.BILINEAR, box=(start, 0.0, end, float(span))
+    )
+    return np.asarray(resized)
+
+
+# ------------------------------------------------------------------------------------------- pipeline
+
+
+def decode_and_resize(
+    reader: FrameReader,
+    indices: Sequence[int],
+    transform: Callable[[int, np.ndarray], None],
+    frame_bytes: int,
+    deadline: float,
+    timeout_s: float,
+    timings: dict[str, float],
+) -> None:
+    """Decode ``indices`` and run ``transform(index, frame)`` on each frame in a thread pool.
+
+    At most ``IN_FLIGHT_BYTES // frame_bytes`` decoded frames (at least one) wait for the pool, so a 4K
+    clip never holds all its frames. Past ``deadline`` (``time.perf_counter``) a ClipError "timeout" is
+    raised. Adds "decode" (waiting for frames) and "resize" (summed over threads) to ``timings``.
+    """
+    workers = RESIZE_THREADS
+    limit = max(1, min(2 * workers, IN_FLIGHT_BYTES // max(frame_bytes, 1)))
+    busy_ms: list[float] = []
+
+    def run(index: int, frame: np.ndarray) -> None:
+        start = time.perf_counter()
+        transform(index, frame)
+        busy_ms.append(ms_since(start))
+
+    decode_ms = 0.0
+    frames = reader.frames(indices)
+    pending: deque[Future[None]] = deque()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        try:
+            while True:
+                start = time.perf_counter()
+                item = next(frames, None)
+                decode_ms += ms_since(start)
+                if item is None:
+                    break
+                if time.perf_counter() > deadline:
+                    raise ClipError("timeout", f"Decoding took longer than {timeout_s:g} s.")
+                while len(pending) >= limit:
+                    pending.popleft().result()
+                pending.append(pool.submit(run, *item))
+                del item
+            while pending:
+                pending.popleft().result()
+        finally:
+            frames.close()
+    timings["decode"] = decode_ms
+    timings["resize"] = sum(busy_ms)
+
+
+def ms_since(start: float) -> float:
+    """Milliseconds since ``start`` (a ``time.perf_counter()`` reading)."""
+    return (time.perf_counter() - start) * 1000
