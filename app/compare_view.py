@@ -56,6 +56,7 @@ def compare_section(result: Result, config: Settings, source: cached.ClipSource)
         index=1 + [str(p) for p in others].index(str(twin)) if twin in others else 0,
         format_func=lambda p: "— nothing —" if p == NOTHING else Path(p).name,
         key=f"compare_with:{this.name}",
+        persist_state="page",
         help="Default for the demo TDN: its TSN twin, trained on the same data with the same recipe but "
         "without any temporal module.",
     )
@@ -64,6 +65,7 @@ def compare_section(result: Result, config: Settings, source: cached.ClipSource)
         list(NEUTRAL_LABELS),
         horizontal=True,
         key="compare_neutral",
+        persist_state="page",
         help=IMPORTANCE_HELP,
     )
     right.caption(NEUTRAL_LABELS[neutral])

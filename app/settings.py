@@ -78,6 +78,12 @@ def sample_clip_files(config: Settings) -> list[Path]:
     return sorted(config.clips_dir.glob("*.mp4")) if config.clips_dir.is_dir() else []
 
 
+def sample_label(path: Path) -> str:
+    """How a sample is named on its button: ``moving_something_up.mp4`` → ``Moving something up``."""
+    words = path.stem.replace("_", " ").replace("-", " ").strip()
+    return words[:1].upper() + words[1:]
+
+
 def guess_segments(path: Path) -> int:
     """8 or 16 from an official file's name (zoo files say e.g. ``..._16f...`` or ``16x1``); 8 otherwise."""
     return 16 if re.search(r"(?<!\d)16(?!\d)", path.name) else 8

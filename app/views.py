@@ -142,7 +142,13 @@ def maps_section(result: Result, maps: TDMaps) -> None:
         )
         return
     stage = st.segmented_control(
-        "Stage", stages, default=stages[0], format_func=_STAGES.__getitem__, key="maps_stage", required=True
+        "Stage",
+        stages,
+        default=stages[0],
+        format_func=_STAGES.__getitem__,
+        key="maps_stage",
+        persist_state="page",
+        required=True,
     )
     size = expl.frames.shape[1]
     if stage == "rgb":
@@ -153,6 +159,7 @@ def maps_section(result: Result, maps: TDMaps) -> None:
             format_func=lambda k: "all four (mean)" if k == "all" else f"F{k + 1} − F{k}",
             horizontal=True,
             key="maps_rgb_diff",
+            persist_state="page",
         )
         raw = maps.stdm_rgb_diff
         values = raw.mean(1) if which == "all" else raw[:, which]
@@ -164,12 +171,21 @@ def maps_section(result: Result, maps: TDMaps) -> None:
         blocks = maps.blocks()
         left, right = st.columns(2)
         block = left.selectbox(
-            "Block", blocks, index=len(blocks) - 1, key="maps_block", help="resN.i = block i of stage resN"
+            "Block",
+            blocks,
+            index=len(blocks) - 1,
+            key="maps_block",
+            persist_state="page",
+            help="resN.i = block i of stage resN",
         )
         quantity = right.radio(
-            "Quantity", list(_LTDM_QUANTITIES), format_func=_LTDM_QUANTITIES.__getitem__, horizontal=True,
+            "Quantity",
+            list(_LTDM_QUANTITIES),
+            format_func=_LTDM_QUANTITIES.__getitem__,
+            horizontal=True,
             key="maps_quantity",
-        )  # fmt: skip
+            persist_state="page",
+        )
         chosen = maps.block(block)
         values = getattr(chosen, quantity)
         colour = export.colorize_signed if quantity == "excitation" else export.colorize

@@ -75,6 +75,12 @@ def has_key(at: AppTest, key: str) -> bool:
     return True
 
 
+def open_tab(at: AppTest, label: str) -> AppTest:
+    """Select a tab of the Inspect page (its tabs are lazy: only the open one runs) and rerun."""
+    at.session_state["inspect_tab"] = label
+    return at.run()
+
+
 def top1_name(at: AppTest) -> str:
     names = [m.value.removeprefix("#### ") for m in at.markdown if m.value.startswith("#### ")]
     assert names, "no top-1 heading"
@@ -103,13 +109,18 @@ def test_inspect_default_load(inspect: AppTest, env: dict[str, Path]) -> None:
     assert len(strip_images(at, "frames_strip")) == SEGMENTS
     assert at.get_by_key("topk_chart") is not None
     assert len(at.get("video")) >= 2  # the source clip and the overlay playback
+    assert any("CPU" in c.value or "GPU" in c.value for c in at.sidebar.caption)
+    assert not has_key(at, "maps_strip") and not has_key(at, "compare_strip_A")  # closed tabs do not run
+
+    ok(open_tab(at, "Timings & downloads"))
     assert len(at.download_button) == 5
     labels = {m.label for m in at.metric}
     assert {"Decode + preprocess", "Grad-CAM", "Difference maps"} <= labels
-    assert any("CPU" in c.value or "GPU" in c.value for c in at.sidebar.caption)
+    ok(open_tab(at, "Compare with"))
     # The TSN twin is the default second model and both strips line up on the same frames.
     assert len(strip_images(at, "compare_strip_A")) == len(strip_images(at, "compare_strip_B")) == SEGMENTS
     assert at.get_by_key("compare_importance") is not None
+    assert not has_key(at, "cam_strip")
 
 
 def test_rerun_recomputes_nothing(inspect: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -124,10 +135,15 @@ def test_rerun_recomputes_nothing(inspect: AppTest, monkeypatch: pytest.MonkeyPa
     at = inspect
     ok(at.run())
     ok(at.sidebar.slider(key="cam_opacity").set_value(0.8).run())
+    ok(open_tab(at, "Temporal differences"))
     ok(at.segmented_control(key="maps_stage").set_value("s1").run())
-    assert calls == []
+    ok(open_tab(at, "Where it looked"))
+    assert set(calls) <= {"difference_maps"} and len(calls) <= 1  # at most once, when its tab first opened
+    calls.clear()
     ok(at.sidebar.selectbox(key="cam_layer").set_value("res3").run())
-    assert calls == ["explain", "compare"]  # the new heatmap and the comparison at that layer; nothing else
+    assert calls == ["explain"]  # the new heatmap; the closed tabs compute nothing
+    ok(open_tab(at, "Compare with"))
+    assert calls == ["explain", "compare"]
 
 
 def test_explanation_controls(inspect: AppTest) -> None:
@@ -144,7 +160,7 @@ def test_explanation_controls(inspect: AppTest) -> None:
 
 
 def test_difference_map_controls(inspect: AppTest) -> None:
-    at = inspect
+    at = ok(open_tab(inspect, "Temporal differences"))
     for stage in ("rgb", "s0", "s1", "ltdm"):
         ok(at.segmented_control(key="maps_stage").set_value(stage).run())
         assert len(strip_images(at, "maps_strip")) == SEGMENTS
@@ -165,10 +181,13 @@ def test_sample_picker_views_and_device(inspect: AppTest, env: dict[str, Path]) 
     ok(at.sidebar.number_input(key="clip_clips").set_value(2).run())
     ok(at.sidebar.radio(key="device").set_value("cpu").run())
     assert any("CPU" in c.value for c in at.sidebar.caption)
+    ok(open_tab(at, "Compare with"))
     ok(at.radio(key="compare_neutral").set_value("neighbour").run())
     compare_with = next(w for w in at.selectbox if w.label == "Compare with")
     ok(compare_with.set_value("").run())
-    assert not has_key(at, "compare_strip_A") and len(strip_images(at, "cam_strip")) == SEGMENTS
+    assert not has_key(at, "compare_strip_A")
+    ok(open_tab(at, "Where it looked"))
+    assert len(strip_images(at, "cam_strip")) == SEGMENTS
 
 
 def test_slow_settings_warning_on_cpu(inspect: AppTest) -> None:

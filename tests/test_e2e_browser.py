@@ -3,7 +3,7 @@
 It loads the Inspect page, picks a bundled clip and measures the time from the click to the predictions and
 the heatmap strip on screen (printed, not asserted; the target is 1 s once the model is cached), uploads a
 clip through the file input, checks what is drawn, and saves ``docs/screenshots/inspect.png``,
-``inspect_maps.png``, ``inspect_compare.png`` and ``ablations.png``. The server is always terminated.
+``inspect_maps.png``, ``inspect_compare.png``, ``ablations.png`` and ``model.png``. The server is always terminated.
 
 It uses the shipped demo model and sample clips when they are installed, and otherwise writes a tiny
 untrained checkpoint pair and synthetic clips to a temporary folder (so CI without assets still runs it).
@@ -56,11 +56,15 @@ def _free_port() -> int:
 
 
 def _assets(tmp: Path) -> tuple[dict[str, str], list[Path]]:
-    """(environment overrides, sample clips): the shipped demo when installed, else a tiny stand-in."""
+    """(environment overrides, sample clips): what the app itself would offer (the shipped demo, or the
+    folders named by TDN_LENS_MODELS_DIR / TDN_LENS_CLIPS_DIR) when it has a demo model and two clips, else
+    a tiny untrained stand-in."""
+    from app.settings import demo_checkpoint, sample_clip_files, settings
     from tdn import assets
 
-    clips = assets.sample_clips()
-    if assets.DEMO_CHECKPOINT.is_file() and len(clips) >= 2:
+    config = settings()
+    clips = sample_clip_files(config)
+    if demo_checkpoint(config) is not None and len(clips) >= 2:
         return {}, clips
     import torch
 
@@ -89,6 +93,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list
         sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
         "--server.address", "127.0.0.1", "--server.port", str(port),
         "--browser.gatherUsageStats", "false", "--server.headless", "true",
+        "--server.fileWatcherType", "none",  # edits elsewhere in the tree must not pop a "rerun?" prompt
     ]  # fmt: skip
     process = subprocess.Popen(
         command, cwd=ROOT, env={**os.environ, **overrides}, stdout=log, stderr=subprocess.STDOUT
@@ -151,6 +156,8 @@ def _shoot(page, name: str) -> None:  # noqa: ANN001
 def test_inspect_and_ablations_in_chromium(server: tuple[str, list[Path], Path]) -> None:
     from playwright.sync_api import expect, sync_playwright
 
+    from app.settings import sample_label
+
     url, clips, tmp = server
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -164,7 +171,7 @@ def test_inspect_and_ablations_in_chromium(server: tuple[str, list[Path], Path])
 
             # Time to heatmap once the model is cached: a clip not decoded yet, then one already seen.
             for clip, what in ((clips[1], "new clip"), (clips[0], "clip seen before")):
-                button = page.get_by_role("button", name=clip.stem, exact=True)
+                button = page.get_by_role("button", name=sample_label(clip), exact=True)
                 start = time.perf_counter()
                 button.click()
                 _wait_for_results(page, clip.name, RESULT_MS)
@@ -185,8 +192,11 @@ def test_inspect_and_ablations_in_chromium(server: tuple[str, list[Path], Path])
             page.locator(".st-key-maps_strip img").first.wait_for(timeout=RESULT_MS)
             _shoot(page, "inspect_maps.png")
             page.get_by_role("tab", name="Compare with").click()
-            page.locator(".st-key-compare_strip_B img").first.wait_for(timeout=RESULT_MS)
-            _shoot(page, "inspect_compare.png")
+            compared = page.locator(".st-key-compare_strip_B img, [data-testid='stAlertContentInfo']")
+            compared.first.wait_for(timeout=RESULT_MS)
+            if page.locator(".st-key-compare_strip_B img").count():  # only with a second model installed
+                _wait_idle(page)
+                _shoot(page, "inspect_compare.png")
             page.get_by_role("tab", name="Where it looked").click()
 
             # Upload: a copy of a sample under a new name, through the uploader's file input.
@@ -208,5 +218,11 @@ def test_inspect_and_ablations_in_chromium(server: tuple[str, list[Path], Path])
             _wait_idle(page)
             expect(page.get_by_role("heading", name="Ablations")).to_be_visible()
             _shoot(page, "ablations.png")
+
+            page.locator('[data-testid="stSidebarNav"]').get_by_text("Model", exact=True).click()
+            page.locator('[data-testid="stMetric"]').first.wait_for(timeout=RESULT_MS)
+            _wait_idle(page)
+            expect(page.get_by_text("grad-cam", exact=True)).to_be_visible()
+            _shoot(page, "model.png")
         finally:
             browser.close()

@@ -8,7 +8,7 @@ import streamlit as st
 
 from app import cached
 from app.compare_view import compare_section
-from app.settings import Settings, sample_clip_files, settings
+from app.settings import Settings, sample_clip_files, sample_label, settings
 from app.views import (
     Result,
     cam_section,
@@ -22,9 +22,9 @@ from app.widgets import (
     describe_failure,
     explain_sidebar,
     model_sidebar,
-    stop_with_error,
     warn_if_slow,
 )
+from tdn.tdmaps import TDMaps
 
 VIDEO_TYPES = [
     "mp4",
@@ -44,6 +44,7 @@ VIDEO_TYPES = [
 ]
 SOURCE_LABELS = {"sample": "Sample clip", "upload": "Upload", "path": "Server path"}
 PICKER_COLUMNS = 8
+TABS = ["Where it looked", "Temporal differences", "Compare with", "Timings & downloads"]
 
 
 def clip_sidebar(config: Settings) -> tuple[str, cached.ClipSource | None, int, int]:
@@ -82,9 +83,10 @@ def clip_sidebar(config: Settings) -> tuple[str, cached.ClipSource | None, int, 
         )
         if typed.strip():
             path = Path(typed.strip()).expanduser()
-            if not path.is_file():
-                stop_with_error(f"There is no file at {path} on the server.")
-            source = cached.ClipSource.from_path(path, trusted=False)
+            if path.is_file():
+                source = cached.ClipSource.from_path(path, trusted=False)
+            else:
+                st.error(f"There is no file at {path} on the server.", icon=":material/error:")
     crops = sidebar.radio(
         "Crops",
         [1, 3],
@@ -131,12 +133,13 @@ def sample_picker(config: Settings) -> cached.ClipSource | None:
                 except Exception as e:  # noqa: BLE001 - one unreadable sample must not hide the others
                     column.caption(f"no preview: {describe_failure(e)}")
                 column.button(
-                    path.stem,
+                    sample_label(path),
                     key=f"pick:{path.name}",
                     on_click=_pick,
                     args=(path.name,),
                     type="primary" if path.name == selected else "secondary",
                     width="stretch",
+                    wrap=True,
                 )
     return cached.ClipSource.from_path(samples[names.index(selected)], trusted=True)
 
@@ -157,7 +160,7 @@ def main() -> None:
     if mode == "sample":
         source = sample_picker(config)
     if source is None:
-        if mode != "sample":
+        if mode != "sample" and not st.session_state.get("clip_path", "").strip():
             st.info("Choose a video in the sidebar to begin.", icon=":material/upload_file:")
         return
     warn_if_slow(loaded, crops, clips)
@@ -190,26 +193,37 @@ def main() -> None:
     def playback() -> bytes:
         return cached.overlay_mp4(explanation_key, choice.opacity, _frames=overlays)
 
-    cam_tab, maps_tab, compare_tab, details_tab = st.tabs(
-        ["Where it looked", "Temporal differences", "Compare with", "Timings & downloads"]
-    )
-    with cam_tab:
-        cam_section(result, overlays, playback)
-    maps, maps_ms = None, None
-    with maps_tab:
-        try:
-            with st.spinner("Capturing the difference maps…", show_time=True):
-                maps, maps_ms = cached.tdm_maps(loaded.key, clip_key, _loaded=loaded, _clip=clip)
-        except Exception as e:  # noqa: BLE001
-            st.error(f"No difference maps: {describe_failure(e)}", icon=":material/error:")
-        else:
-            maps_section(result, maps)
-    with compare_tab:
-        compare_section(result, config, source)
-    with details_tab:
-        timings_section(result, maps_ms)
-        st.subheader("Downloads")
-        downloads_section(result, overlays, playback, maps)
+    # Lazy tabs: only the open tab runs, so the heatmaps do not wait for the comparison or the maps.
+    cam_tab, maps_tab, compare_tab, details_tab = st.tabs(TABS, key="inspect_tab", on_change="rerun")
+    if cam_tab.open:
+        with cam_tab:
+            cam_section(result, overlays, playback)
+    if maps_tab.open:
+        with maps_tab:
+            maps, _ = difference_maps(result)
+            if maps is not None:
+                maps_section(result, maps)
+    if compare_tab.open:
+        with compare_tab:
+            compare_section(result, config, source)
+    if details_tab.open:
+        with details_tab:
+            maps, maps_ms = difference_maps(result)
+            timings_section(result, maps_ms)
+            st.subheader("Downloads")
+            downloads_section(result, overlays, playback, maps)
+
+
+def difference_maps(result: Result) -> tuple[TDMaps | None, float | None]:
+    """The clip's TDM difference maps and the milliseconds they took, or an error in the page and None."""
+    try:
+        with st.spinner("Capturing the difference maps…", show_time=True):
+            return cached.tdm_maps(
+                result.loaded.key, result.clip_key, _loaded=result.loaded, _clip=result.clip
+            )
+    except Exception as e:  # noqa: BLE001
+        st.error(f"No difference maps: {describe_failure(e)}", icon=":material/error:")
+        return None, None
 
 
 main()

@@ -14,7 +14,10 @@ import torch
 from app import cached, figures
 from app.settings import settings
 from app.widgets import attempt, model_sidebar, warn_if_slow
+from tdn import assets
 
+MODEL_CARD = "MODEL_CARD.md"  # written beside the demo checkpoints by ``python -m tdn card``
+DEMO_NAMES = (assets.DEMO_CHECKPOINT.name, assets.DEMO_TSN_CHECKPOINT.name)
 PACKAGES = {
     "torch": "torch",
     "streamlit": "streamlit",
@@ -120,6 +123,10 @@ def main() -> None:
                 st.json(extra)
         with st.expander(f"Class names ({len(info.class_names)})"):
             st.dataframe(pd.DataFrame({"class": info.class_names}), height=240)
+        card = Path(info.path).with_name(MODEL_CARD)
+        if Path(info.path).name in DEMO_NAMES and card.is_file():
+            with st.expander("Model card of the demo models"):
+                st.markdown(card.read_text(encoding="utf-8"))
         with st.expander("Module tree"):
             st.code(str(loaded.model), language=None)
 
