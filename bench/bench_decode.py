@@ -5,11 +5,16 @@ Prints, never asserts. Two clips are generated once and cached (``$TDN_BENCH_DIR
 B-frames) and a real 1-hour clip at 160x90 and 10 fps (36,000 frames). Each case runs in a fresh
 Python process so that its peak RSS is its own; the import baseline (numpy, torch, decord) is printed
 beside it. Usage: ``python bench/bench_decode.py [--runs 7]``.
+
+``--compare REV`` times ``tdn/video.py`` as it was at git revision REV (a self-contained module before the
+split into decode.py and isolation.py) against the current code, alternating old and new runs in one
+process so that a busy machine slows both alike, and checks that both give the same pixels.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
@@ -24,6 +29,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+COMPARED = [
+    "720p exact (path, in-process)",
+    "720p 3 crops x 2 clips (6 views)",
+    "1 h clip (path, in-process)",
+]
+
+ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("TDN_BENCH_DIR", "/tmp/tdn-bench"))
 CLIPS = {
     "720p_10s": (1280, 720, 30, 10, "medium"),
@@ -102,11 +114,67 @@ def run_case(clip: str, options: dict, runs: int) -> dict:
     }
 
 
+def load_revision(rev: str) -> object:
+    """``tdn/video.py`` as of git revision ``rev``, imported under another name beside the current one."""
+    source = subprocess.run(
+        ["git", "show", f"{rev}:tdn/video.py"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    name = "tdn_video_at_" + "".join(ch if ch.isalnum() else "_" for ch in rev)
+    spec = importlib.util.spec_from_loader(name, loader=None)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up here
+    exec(compile(source, f"{rev}:tdn/video.py", "exec"), module.__dict__)
+    return module
+
+
+def compare(rev: str, runs: int) -> None:
+    """Old and new ``load_clip`` alternately on the in-process cases; medians of wall and CPU time."""
+    import tdn.video as new  # noqa: PLC0415
+
+    old = load_revision(rev)
+    print(f"old: tdn/video.py at {rev}; new: the working tree. {runs} alternating runs each, in-process")
+    print("cpu: this process's CPU time, all its threads (decoder threads and the resize pool included)")
+    for case in COMPARED:
+        clip, options = CASES[case]
+        path = CACHE / f"{clip}.mp4"
+        results: dict[str, tuple[list[float], list[float]]] = {"old": ([], []), "new": ([], [])}
+        outputs = {}
+        for label, module in (("old", old), ("new", new)):  # warm-up: lazy imports, caches
+            outputs[label] = module.load_clip(path, **options)  # type: ignore[attr-defined]
+        same = all(
+            np.array_equal(getattr(outputs["old"], key), getattr(outputs["new"], key))
+            for key in ("frame_indices", "model_frames", "display_frames")
+        )
+        for _ in range(runs):
+            for label, module in (("old", old), ("new", new)):
+                start, cpu = time.perf_counter(), time.process_time()
+                module.load_clip(path, **options)  # type: ignore[attr-defined]
+                results[label][0].append((time.perf_counter() - start) * 1000)
+                results[label][1].append((time.process_time() - cpu) * 1000)
+        row = {k: (statistics.median(w), min(w), statistics.median(c)) for k, (w, c) in results.items()}
+        print(
+            f"{case:36} old {row['old'][0]:6.0f} ms (min {row['old'][1]:4.0f}, cpu {row['old'][2]:4.0f})  "
+            f"new {row['new'][0]:6.0f} ms (min {row['new'][1]:4.0f}, cpu {row['new'][2]:4.0f})  "
+            f"new/old wall {row['new'][0] / row['old'][0]:.2f}, cpu {row['new'][2] / row['old'][2]:.2f}  "
+            f"same pixels: {'yes' if same else 'NO'}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--case", help=argparse.SUPPRESS)
+    parser.add_argument("--compare", metavar="REV", help="time tdn/video.py at git revision REV against now")
     args = parser.parse_args()
+    if args.compare:
+        print(
+            f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+        )
+        for name in CLIPS:
+            make_clip(name)
+        compare(args.compare, args.runs)
+        return
     if args.case:
         clip, options = CASES[args.case]
         print(json.dumps(run_case(clip, dict(options), args.runs)))

@@ -1,8 +1,14 @@
 """Training and evaluation data: a folder of videos with ``labels.csv`` (``file,label_index,label_name``).
 
-Clips are decoded on demand with decord (only the sampled frames) and sampled with ``tdn.sampling``:
-random TSN sampling plus augmentation for training, the deterministic test formula and a centre crop for
-evaluation, exactly what ``load_clip`` gives a user at inference time.
+Clips are sampled with ``tdn.sampling``: random TSN sampling plus augmentation for training, the
+deterministic test formula for evaluation. Either way the frames' short side is first resized to
+``scale_size`` (``tdn.preprocess.resize_short_side``, PIL bilinear); evaluation then takes the centre crop
+of ``size``, which is exactly what ``tdn.video.load_clip(..., size, scale_size)`` gives a user at inference
+time, and training a random multi-scale crop. ``scale_size`` defaults to ``size`` (the synthetic data is
+made at that size, so the resize then changes nothing).
+
+Frames are decoded on demand with the exact reader of ``tdn.decode`` (only the sampled frames, the same
+pixels as decord and as ``load_clip``), or all at once by :meth:`VideoClips.preload` with decord.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from tdn.preprocess import center_crop, to_model_input
+from tdn.decode import PyAVReader, probe
+from tdn.preprocess import center_crop, resize_short_side, to_model_input
 from tdn.sampling import test_indices, train_indices
 
 
@@ -44,7 +51,10 @@ def read_labels_csv(folder: str | Path) -> tuple[list[VideoRecord], list[str]]:
 
 
 class VideoClips(Dataset):
-    """(input (T·15, S, S) float tensor, label) per video; ``train=True`` samples randomly and augments."""
+    """(input (T·15, S, S) float tensor, label) per video; ``train=True`` samples randomly and augments.
+
+    S is ``size``; frames are first resized to short side ``scale_size`` (default: ``size``).
+    """
 
     def __init__(
         self,
@@ -55,10 +65,14 @@ class VideoClips(Dataset):
         seed: int = 0,
         hflip_label_map: dict[int, int] | None = None,
         scales: tuple[float, ...] = (1.0, 0.875, 0.75),
+        scale_size: int | None = None,
     ) -> None:
         self.records = records
         self.num_segments = num_segments
         self.size = size
+        self.scale_size = size if scale_size is None else scale_size
+        if self.scale_size < size:
+            raise ValueError(f"scale_size {self.scale_size} is smaller than the crop size {size}")
         self.train = train
         self.seed = seed
         self.epoch = 0
@@ -90,8 +104,8 @@ class VideoClips(Dataset):
             all_frames = self._frames[index]
             num_frames = len(all_frames)
         else:
-            reader = decord.VideoReader(str(rec.path), num_threads=1)
-            num_frames = len(reader)
+            reader = PyAVReader(str(rec.path), probe(str(rec.path), rec.path.name, None).rotation)
+            num_frames = reader.num_frames
         if self.train:
             idx = train_indices(num_frames, self.num_segments, rng)
         else:
@@ -100,16 +114,17 @@ class VideoClips(Dataset):
             snippets = all_frames[idx]  # (T, 5, H, W, 3)
         else:
             unique, inverse = np.unique(idx, return_inverse=True)
-            snippets = reader.get_batch(unique.tolist()).asnumpy()[inverse.reshape(idx.shape)]
+            decoded = dict(reader.frames(unique.tolist()))
+            snippets = np.stack([decoded[i] for i in unique.tolist()])[inverse.reshape(idx.shape)]
+        t, f, h, w, c = snippets.shape
+        snippets = resize_short_side(snippets.reshape(t * f, h, w, c), self.scale_size)
+        snippets = snippets.reshape(t, f, *snippets.shape[1:])
         label = rec.label
         if self.train:
             snippets, label = self._augment(snippets, label, rng)
         else:
-            t, f, h, w, c = snippets.shape
-            snippets = center_crop(snippets.reshape(t * f, h, w, c), self.size).reshape(
-                t, f, self.size, self.size, c
-            )
-        return to_model_input(snippets)[0], label
+            snippets = center_crop(snippets, self.size)
+        return to_model_input(np.ascontiguousarray(snippets))[0], label
 
     def _augment(self, snippets: np.ndarray, label: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
         """Multi-scale random crop resized to ``size`` (one crop for the whole clip), then a horizontal flip
@@ -120,7 +135,9 @@ class VideoClips(Dataset):
         crop = snippets[:, :, y0 : y0 + side, x0 : x0 + side]
         if side != self.size:
             frames = np.ascontiguousarray(crop).reshape(t * f, side, side, c)
-            resized = [cv2.resize(fr, (self.size, self.size), interpolation=cv2.INTER_LINEAR) for fr in frames]
+            resized = [
+                cv2.resize(fr, (self.size, self.size), interpolation=cv2.INTER_LINEAR) for fr in frames
+            ]
             crop = np.stack(resized).reshape(t, f, self.size, self.size, c)
         if self.hflip_label_map is not None and rng.random() < 0.5:
             crop = crop[:, :, :, ::-1]

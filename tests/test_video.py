@@ -430,3 +430,20 @@ def test_clip_error_pickles() -> None:
 def test_sniff_names_files_by_content(head: bytes, kind: str, container: str | None) -> None:
     found = filetypes.sniff(head)
     assert (found.kind, found.container) == (kind, container) and found.description
+
+
+def test_evaluation_data_is_what_load_clip_gives(lossless: tuple[Path, np.ndarray], tmp_path: Path) -> None:
+    import torch
+
+    from tdn.data import VideoClips, read_labels_csv
+
+    path, _ = lossless
+    (tmp_path / "labels.csv").write_text(f"file,label_index,label_name\n{path},0,odd\n")
+    records, _ = read_labels_csv(tmp_path)
+    clip = load_clip(path)  # 123x77: short side 77 -> 256, centre crop 224
+    inputs, label = VideoClips(records, 8, 224, train=False, scale_size=256)[0]
+    assert label == 0 and torch.equal(inputs, clip.inputs[0][0])
+    preloaded = VideoClips(records, 8, 224, train=False, scale_size=256)
+    preloaded.preload(progress=False)
+    assert torch.equal(preloaded[0][0], inputs)
+    assert VideoClips(records, 8, 224, train=True, scale_size=256)[0][0].shape == (120, 224, 224)
