@@ -162,10 +162,10 @@ class FrameReader:
 class PyAVReader(FrameReader):
     """Exact decoding with PyAV, indexed like decord; see the module docstring for what it skips."""
 
-    def __init__(self, path: str, rotation: int) -> None:
+    def __init__(self, path: str, rotation: int, name: str = "the video") -> None:
         import av
 
-        self._path, self._turns = path, rotation // 90
+        self._path, self._turns, self._name = path, rotation // 90, name
         with av.open(path) as container:
             stream = container.streams.video[0]
             rate = stream.average_rate or stream.guessed_rate
@@ -187,7 +187,7 @@ class PyAVReader(FrameReader):
             yield from self._pass(missing, found, fast=False)
         missing = [i for i in targets if i not in found]
         if missing:
-            raise ClipError("corrupt", f"Frames {missing[:5]} of the video could not be decoded.")
+            raise ClipError("corrupt", f"Frames {missing[:5]} of {self._name} could not be decoded.")
 
     def _pass(self, targets: list[int], found: set[int], fast: bool) -> Iterator[tuple[int, np.ndarray]]:
         """One decoding pass over ``targets``; ``fast`` seeks and skips non-reference frames."""
@@ -410,14 +410,14 @@ def decode_and_resize(
     transform: Callable[[int, np.ndarray], None],
     frame_bytes: int,
     deadline: float,
-    timeout_s: float,
+    name: str,
     timings: dict[str, float],
 ) -> None:
     """Decode ``indices`` and run ``transform(index, frame)`` on each frame in a thread pool.
 
     At most ``IN_FLIGHT_BYTES // frame_bytes`` decoded frames (at least one) wait for the pool, so a 4K
-    clip never holds all its frames. Past ``deadline`` (``time.perf_counter``) a ClipError "timeout" is
-    raised. Adds "decode" (waiting for frames) and "resize" (summed over threads) to ``timings``.
+    clip never holds all its frames. Past ``deadline`` (``time.perf_counter``) a ClipError "timeout" naming
+    ``name`` is raised. Adds "decode" (waiting for frames) and "resize" (summed over threads) to ``timings``.
     """
     workers = RESIZE_THREADS
     limit = max(1, min(2 * workers, IN_FLIGHT_BYTES // max(frame_bytes, 1)))
@@ -440,7 +440,7 @@ def decode_and_resize(
                 if item is None:
                     break
                 if time.perf_counter() > deadline:
-                    raise ClipError("timeout", f"Decoding took longer than {timeout_s:g} s.")
+                    raise ClipError("timeout", f"Decoding {name} took longer than allowed.")
                 while len(pending) >= limit:
                     pending.popleft().result()
                 pending.append(pool.submit(run, *item))

@@ -215,6 +215,8 @@ def _materialize(source: str | Path | bytes | BinaryIO, name: str | None) -> Ite
     if isinstance(source, (str, Path)):
         path = Path(source)
         if not path.exists():
+            if path.is_symlink():
+                raise ClipError("not_found", f"{path} is a symbolic link that leads to no file.")
             raise ClipError("not_found", f"There is no file at {path}.")
         if not path.is_file():
             raise ClipError("not_video", f"{path} is a folder or a device, not a video file.")
@@ -309,10 +311,10 @@ def _run_isolated(job: _Job, timeout_s: float) -> _Decoded | ClipError:
     try:
         return _DECODE_SERVER.call(_run_job, job, timeout_s)
     except isolation.ChildTimedOut:
-        return ClipError("timeout", f"Decoding took longer than {timeout_s:g} s and was stopped.")
+        return ClipError("timeout", f"Decoding {job.name} took longer than {timeout_s:g} s and was stopped.")
     except isolation.ChildCrashed:
         return ClipError(
-            "corrupt", "The video decoder crashed on this file; it is probably damaged or not a real video."
+            "corrupt", f"The video decoder crashed on {job.name}; it is probably damaged or not a real video."
         )
     except isolation.ServerUnavailable:
         return ClipError("timeout", "The isolated decoding process could not be started; try again.")
@@ -329,7 +331,7 @@ def _run_job(job: _Job) -> _Decoded | ClipError:
     except ClipError as error:
         return error
     except Exception as error:  # noqa: BLE001 - any decoder failure means an unreadable file
-        return ClipError("corrupt", f"The video could not be decoded ({type(error).__name__}: {error}).")
+        return ClipError("corrupt", f"{job.name} could not be decoded ({type(error).__name__}: {error}).")
 
 
 def _decode(job: _Job) -> _Decoded:
@@ -341,17 +343,17 @@ def _decode(job: _Job) -> _Decoded:
     if probe.width * probe.height > job.max_pixels:
         raise ClipError(
             "too_large",
-            f"The video is {probe.width}x{probe.height} pixels; the limit is {job.max_pixels:,} pixels "
+            f"{job.name} is {probe.width}x{probe.height} pixels; the limit is {job.max_pixels:,} pixels "
             "per frame. Downscale it first.",
         )
     if probe.header_duration_s is not None and probe.header_duration_s > job.max_duration_s:
-        raise ClipError("too_long", _too_long_message(probe.header_duration_s, job.max_duration_s))
+        raise ClipError("too_long", _too_long_message(job.name, probe.header_duration_s, job.max_duration_s))
     exact = job.exact if job.exact is not None else probe.width * probe.height <= EXACT_AUTO_MAX_PIXELS
     scaled = preprocess.scaled_size(probe.width, probe.height, job.scale_size)
     step = time.perf_counter()
     reader: decode.FrameReader
     if exact or probe.rotation in (90, 270):  # decord2 mis-sizes 90/270-degree output
-        reader, exact = decode.PyAVReader(job.path, probe.rotation), True
+        reader, exact = decode.PyAVReader(job.path, probe.rotation, job.name), True
     else:
         reader = decode.DecordReader(job.path, job.name, scaled)
     timings["open"] = decode.ms_since(step)
@@ -359,7 +361,7 @@ def _decode(job: _Job) -> _Decoded:
         frames = _read_frames(reader, job, probe, scaled, exact, start, timings)
     except decode.DecordFailed:
         # decord2 fails on some inputs PyAV reads fine (e.g. frames 144 px wide or less).
-        reader, exact = decode.PyAVReader(job.path, probe.rotation), True
+        reader, exact = decode.PyAVReader(job.path, probe.rotation, job.name), True
         frames = _read_frames(reader, job, probe, scaled, exact, start, timings)
     duration = reader.num_frames / reader.fps if reader.fps > 0 else (probe.header_duration_s or 0.0)
     if probe.header_duration_s and probe.header_duration_s - duration > max(1.0, 0.1 * duration):
@@ -436,7 +438,9 @@ def _read_frames(
     if reader.num_frames < 1:
         raise ClipError("no_frames", f"{job.name} has a video track but no frames in it.")
     if reader.fps > 0 and reader.num_frames / reader.fps > job.max_duration_s:
-        raise ClipError("too_long", _too_long_message(reader.num_frames / reader.fps, job.max_duration_s))
+        raise ClipError(
+            "too_long", _too_long_message(job.name, reader.num_frames / reader.fps, job.max_duration_s)
+        )
     indices = np.stack(
         [sampling.test_indices(reader.num_frames, job.num_segments, c, job.clips) for c in range(job.clips)]
     )
@@ -475,17 +479,13 @@ def _read_frames(
     frame_bytes = decoded_size[0] * decoded_size[1] * 3
     step = time.perf_counter()
     wanted = np.unique(indices).tolist()
-    decode.decode_and_resize(
-        reader, wanted, shrink, frame_bytes, start + job.deadline_s, job.deadline_s, timings
-    )
+    decode.decode_and_resize(reader, wanted, shrink, frame_bytes, start + job.deadline_s, job.name, timings)
     timings["decode_and_resize"] = decode.ms_since(step)
     return frames
 
 
-def _too_long_message(duration: float, limit: float) -> str:
-    return (
-        f"The video lasts {_format_seconds(duration)}; the limit is {_format_seconds(limit)}. Trim it first."
-    )
+def _too_long_message(name: str, duration: float, limit: float) -> str:
+    return f"{name} lasts {_format_seconds(duration)}; the limit is {_format_seconds(limit)}. Trim it first."
 
 
 def _format_seconds(seconds: float) -> str:
