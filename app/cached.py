@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 from dataclasses import dataclass
@@ -266,3 +267,12 @@ def results_file(path: str, mtime_ns: int) -> pd.DataFrame:
 @st.cache_data(show_spinner=False, max_entries=16)
 def uploaded_results(digest: str, name: str, _data: bytes) -> pd.DataFrame:
     return load_results(_data, name=name)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def study(csv_path: str, csv_mtime_ns: int, json_mtime_ns: int) -> tuple[pd.DataFrame | None, dict | None]:
+    """The compare study's per-clip rows and its JSON summary (either may be missing: None)."""
+    csv, sidecar = Path(csv_path), Path(csv_path).with_suffix(".json")
+    frame = pd.read_csv(csv) if csv.is_file() else None
+    summary = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.is_file() else None
+    return frame, summary

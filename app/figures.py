@@ -72,3 +72,16 @@ def stage_gmacs(stages: dict[str, float]) -> go.Figure:
     fig.update_yaxes(autorange="reversed", automargin=True)
     fig.update_xaxes(title="GMACs per view")
     return _layout(fig, 60 + 34 * len(names))
+
+
+def metric_boxes(groups: dict[str, Sequence[float]], title: str) -> go.Figure:
+    """One box (with its points) per group, e.g. one per model of the compare study."""
+    fig = go.Figure(
+        [
+            go.Box(y=list(values), name=name, boxpoints="all", jitter=0.4, pointpos=0, marker_size=3,
+                   marker_color=(ACCENT, SECOND, MUTED)[k % 3])
+            for k, (name, values) in enumerate(groups.items())
+        ]
+    )  # fmt: skip
+    fig.update_yaxes(title=title)
+    return _layout(fig, 320)

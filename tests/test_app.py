@@ -9,6 +9,7 @@ Streamlit's caches live for the whole process, so only the first test pays for l
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -288,6 +289,9 @@ def test_ablations_page(env: dict[str, Path]) -> None:
     ok(at.sidebar.selectbox[0].set_value("gmacs_per_view").run())
     ok(at.sidebar.selectbox[2].set_value("backbone").run())
     ok(at.toggle[0].set_value(True).run())
+    ok(at.sidebar.multiselect[1].select("resnet50").run())
+    assert set(at.dataframe[0].value["backbone"]) == {"resnet50"}
+    ok(at.sidebar.multiselect[1].unselect("resnet50").run())
 
     zoo = (ROOT / "assets" / "results" / "official_zoo.csv").read_text().splitlines()
     mine = "\n".join([zoo[0], *(line.replace("TDN-", "My TDN-", 1) for line in zoo[1:3])]) + "\n"
@@ -306,3 +310,45 @@ def test_ablations_page(env: dict[str, Path]) -> None:
         "noise.csv", os.urandom(512), "text/csv"
     ).run()
     assert not at.exception and "noise.csv" in at.error[0].value
+
+
+def test_ablations_compare_study(
+    env: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    import analysis.results
+
+    shutil.copyfile(ROOT / "assets" / "results" / "official_zoo.csv", tmp_path / "official_zoo.csv")
+    rows = ["model,variant,clip,mask_energy,mask_area_share,motion_energy,prob_label"]
+    rows += [
+        f"{m},{m},{i},{0.1 * (i + 1) + (m == 'tdn') * 0.2},0.05,0.3,0.5"
+        for i in range(4)
+        for m in ("tdn", "tsn")
+    ]
+    (tmp_path / "compare_study.csv").write_text("\n".join(rows) + "\n")
+    stats = {"mean": 0.3, "median": 0.3}
+    summary = {
+        "date": "2026-11-25",
+        "commit": "abc",
+        "dataset": {"num": 4, "seed": 4242},
+        "models": {
+            m: {
+                "variant": m,
+                "clips": 4,
+                "accuracy": 0.5,
+                "mask_target_met": 0.25,
+                "metrics": {"mask_energy": stats},
+            }
+            for m in ("tdn", "tsn")
+        },
+        "paired": {"mask_energy: tdn - tsn": {"mean": 0.2, "median": 0.2, "share_a_higher": 1.0}},
+    }
+    (tmp_path / "compare_study.json").write_text(json.dumps(summary))
+    monkeypatch.setattr(analysis.results, "RESULTS_DIR", tmp_path)
+    at = ok(fresh().run())
+    ok(at.switch_page("app/pages/ablations.py").run())
+    assert at.get_by_key("ablation_chart") is not None  # the study's CSV is not read as a results file
+    assert at.get_by_key("study_boxes") is not None
+    assert set(at.table[0].value["model"]) == {"tdn", "tsn"}
+    ok(at.selectbox(key="study_metric").set_value("motion_energy").run())

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import hashlib
-import json
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from analysis.charts import AXIS_TITLES, accuracy_vs_flops, filter_results, results_table
 from analysis.results import RESULTS_DIR, ResultsError, results_files
-from app import cached
+from app import cached, figures
 from app.widgets import describe_failure
 
 COMPARE_STUDY = "compare_study"  # compare-study outputs have their own columns; not results-schema files
+STUDY_METRICS = {
+    "mask_energy": "share of heatmap energy on the object",
+    "mask_ratio": "object share ÷ object area (1 = no better than uniform)",
+    "motion_energy": "share of heatmap energy on moving pixels",
+    "prob_label": "probability of the true class",
+    "road": "ROAD (higher: the heatmap points at what the model needs)",
+    "static_sum": "segment importance, static neutraliser (sum over segments)",
+    "neighbour_sum": "segment importance, neighbour neutraliser (sum over segments)",
+}
 X_AXES = ("gmacs_total", "gmacs_per_view", "params", "latency_ms")
 Y_AXES = ("top1", "top5")
 
@@ -73,25 +80,85 @@ def _richest_dataset(frame: pd.DataFrame) -> str:
     return str(counts.sort_values(["variants", "rows"], ascending=False).index[0])
 
 
+def _mean(stats: dict, metric: str) -> float | None:
+    return stats.get("metrics", {}).get(metric, {}).get("mean")
+
+
+def _fmt(value: float | None, percent: bool = False) -> str:
+    if value is None:
+        return "–"
+    return f"{100 * value:.1f} %" if percent else f"{value:.3g}"
+
+
+def study_summary(summary: dict) -> None:
+    rows = [
+        {
+            "model": key,
+            "variant": stats.get("variant", ""),
+            "clips": stats.get("clips"),
+            "accuracy": _fmt(stats.get("accuracy"), percent=True),
+            "heatmap on the object": _fmt(_mean(stats, "mask_energy"), percent=True),
+            "object area": _fmt(_mean(stats, "mask_area_share"), percent=True),
+            "on moving pixels": _fmt(_mean(stats, "motion_energy"), percent=True),
+            "object target met": _fmt(stats.get("mask_target_met"), percent=True),
+            "ROAD": _fmt(_mean(stats, "road")),
+        }
+        for key, stats in summary.get("models", {}).items()
+    ]
+    st.table(pd.DataFrame(rows), hide_index=True)
+    paired = [
+        {
+            "difference (per clip)": name,
+            "mean": _fmt(stats.get("mean")),
+            "median": _fmt(stats.get("median")),
+            "first model higher on": _fmt(stats.get("share_a_higher"), percent=True),
+        }
+        for name, stats in summary.get("paired", {}).items()
+    ]
+    if paired:
+        st.table(pd.DataFrame(paired), hide_index=True)
+    dataset = summary.get("dataset", {})
+    st.caption(
+        f"Means over {dataset.get('num', '?')} held-out clips (seed {dataset.get('seed', '?')}), "
+        f"{summary.get('method', 'gradcam')} at {summary.get('layer', 'res5')}, target = the true class. "
+        "Object target met: at least half the heatmap on the object and 3× its area share. "
+        f"Recorded {summary.get('date', '?')} at commit {str(summary.get('commit', '?'))[:10]} on "
+        f"{summary.get('machine', '?')}: `{summary.get('command', '')}`"
+    )
+
+
 def compare_study() -> None:
-    files = sorted(p for p in RESULTS_DIR.glob(f"{COMPARE_STUDY}*") if p.suffix in (".csv", ".json"))
     st.subheader("TDN against its TSN twin")
-    if not files:
+    path = RESULTS_DIR / f"{COMPARE_STUDY}.csv"
+    sidecar = path.with_suffix(".json")
+    if not path.is_file() and not sidecar.is_file():
         st.caption(
-            "The compare study (TDN vs TSN on the sample clips: heatmap on the moving pixels and on the object, "
-            "segment importance) appears here once assets/results/compare_study.csv is written."
+            "The compare study (TDN vs TSN on held-out clips: heatmap on the object and on the moving pixels, "
+            f"faithfulness, segment importance) appears here once {path.name} is written by "
+            "`python -m analysis.compare_study`."
         )
         return
-    for path in files:
-        try:
-            if path.suffix == ".csv":
-                st.dataframe(pd.read_csv(path), hide_index=True)
-            else:
-                with st.expander(f"{path.name}"):
-                    st.json(json.loads(path.read_text()))
-        except Exception as e:  # noqa: BLE001
-            st.error(f"Cannot read {path.name}: {describe_failure(e)}", icon=":material/error:")
-    st.caption(f"From {', '.join(p.name for p in files)} in {Path(RESULTS_DIR).name}/.")
+    try:
+        frame, summary = cached.study(
+            str(path),
+            path.stat().st_mtime_ns if path.is_file() else 0,
+            sidecar.stat().st_mtime_ns if sidecar.is_file() else 0,
+        )
+    except Exception as e:  # noqa: BLE001
+        st.error(f"Cannot read the compare study: {describe_failure(e)}", icon=":material/error:")
+        return
+    if summary is not None:
+        study_summary(summary)
+    if frame is not None and "model" in frame:
+        metrics = [m for m in STUDY_METRICS if m in frame]
+        if metrics:
+            metric = st.selectbox(
+                "Per-clip distribution of", metrics, format_func=STUDY_METRICS.get, key="study_metric"
+            )
+            groups = {str(k): g[metric].dropna().tolist() for k, g in frame.groupby("model", sort=False)}
+            st.plotly_chart(figures.metric_boxes(groups, STUDY_METRICS[metric]), key="study_boxes")
+        with st.expander(f"All {len(frame)} rows of {path.name}"):
+            st.dataframe(frame, hide_index=True)
 
 
 def main() -> None:
