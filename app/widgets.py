@@ -111,7 +111,6 @@ def model_sidebar(config: Settings) -> cached.LoadedModel:
     )
     asked: dict[str, bool] = st.session_state.setdefault("_asks_segments", {})
     file_key = f"{chosen}|{chosen.stat().st_mtime_ns if chosen.is_file() else 0}"
-    segments: int | None = None
     if not asked.get(file_key, False):
         try:
             with st.spinner(f"Loading {chosen.name}…", show_time=True):
