@@ -1,0 +1,224 @@
+"""Several people on the app at once: simultaneous Chromium sessions against one ``streamlit run`` server.
+
+Starts ``streamlit run streamlit_app.py`` on 127.0.0.1 (a free port, nothing else is contacted), opens
+``--sessions`` browser sessions at the same time (one Chromium, one context each, so each is its own
+Streamlit session), lets each pick a different bundled clip, and checks that each gets its own correct top-1
+(a clip's file name says its class; the demo TDN classifies the bundled clips correctly). One session runs
+first, alone, so that the model and the decode server are loaded before the others arrive. Prints the
+concurrency level, each session's latency (page load to first results, then its click to predictions and
+heatmaps on screen), the errors (0 expected) and the server's memory: cold, after the warm-up session, after
+the simultaneous ones. Bounded: at most 8 sessions and ``--timeout`` seconds.
+
+Usage: ``python bench/bench_load.py [--sessions 4] [--timeout 600]``. Needs Debian's Chromium at
+/usr/bin/chromium, the demo checkpoint in assets/models and the clips in assets/clips.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+MAX_SESSIONS = 8
+RESULTS_JS = """name => {
+    const imgs = [...document.querySelectorAll('.st-key-cam_strip img')];
+    const heading = document.querySelector('[data-testid="stMain"] h4');
+    return heading && heading.innerText.trim().length > 0 && imgs.length > 0
+        && imgs.every(i => i.alt.includes(name) && i.complete && i.naturalWidth > 0);
+}"""
+
+
+@dataclass
+class Session:
+    clip: Path
+    expected: str
+    first_load_s: float = float("nan")
+    latency_s: float = float("nan")
+    top1: str = ""
+    errors: list[str] = field(default_factory=list)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of one process, in MB (0 once it has gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def tree_rss_mb(pid: int) -> float:
+    """RSS of a process and all its descendants (the decode server and its children included)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, stack = 0.0, [pid]
+    while stack:
+        current = stack.pop()
+        total += rss_mb(current)
+        stack += children.get(current, [])
+    return total
+
+
+def start_server(port: int, log: Path) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+        "--server.address", "127.0.0.1", "--server.port", str(port),
+        "--browser.gatherUsageStats", "false", "--server.headless", "true",
+        "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+    with log.open("w") as out:
+        return subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("streamlit exited during start-up")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read().strip() == b"ok":
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError("streamlit did not become healthy")
+
+
+async def run_session(browser, url: str, session: Session, default_clip: str, timeout_ms: float) -> None:  # noqa: ANN001
+    from app.settings import sample_label
+
+    context = await browser.new_context(viewport={"width": 1440, "height": 1000})
+    context.set_default_timeout(timeout_ms)  # clicks wait for a busy page as long as the run allows
+    try:
+        page = await context.new_page()
+        page.on("pageerror", lambda error: session.errors.append(f"page error: {error}"))
+        start = time.perf_counter()
+        await page.goto(url, wait_until="domcontentloaded", timeout=timeout_ms)
+        await page.wait_for_function(RESULTS_JS, arg=default_clip, timeout=timeout_ms)
+        session.first_load_s = time.perf_counter() - start
+        if session.clip.name != default_clip:
+            await page.wait_for_function(
+                "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms
+            )
+            start = time.perf_counter()
+            await page.get_by_role("button", name=sample_label(session.clip), exact=True).click()
+            await page.wait_for_function(RESULTS_JS, arg=session.clip.name, timeout=timeout_ms)
+            session.latency_s = time.perf_counter() - start
+        else:
+            session.latency_s = session.first_load_s
+        session.top1 = (await page.locator('[data-testid="stMain"] h4').first.inner_text()).strip()
+        if session.top1.lower() != session.expected.lower():
+            session.errors.append(f"top-1 {session.top1!r}, expected {session.expected!r}")
+        shown = await page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]').count()
+        if shown:
+            session.errors.append(f"{shown} error element(s) on the page")
+    except Exception as error:  # noqa: BLE001 - a failed session is counted, the others go on
+        session.errors.append(f"{type(error).__name__}: {str(error).splitlines()[0]}")
+    finally:
+        await context.close()
+
+
+async def drive(url: str, sessions: list[Session], default_clip: str, timeout_s: float) -> None:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(
+                    *(run_session(browser, url, s, default_clip, timeout_s * 1000) for s in sessions)
+                ),
+                timeout_s,
+            )
+        finally:
+            await browser.close()
+
+
+def main() -> None:
+    from app.settings import demo_checkpoint, sample_clip_files, sample_label, settings
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=4, help=f"simultaneous sessions (1..{MAX_SESSIONS})")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds for the whole run")
+    args = parser.parse_args()
+    count = max(1, min(MAX_SESSIONS, args.sessions))
+    config = settings()
+    clips = sample_clip_files(config)
+    if demo_checkpoint(config) is None or not clips or not Path(CHROMIUM).exists():
+        sys.exit("needs the demo checkpoint, the bundled clips and Chromium at /usr/bin/chromium")
+    sessions = [Session(clip, sample_label(clip)) for clip in (clips * MAX_SESSIONS)[:count]]
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = Path(tempfile.mkdtemp(prefix="tdn-load-")) / "server.log"
+    server = start_server(port, log)
+    print(f"{count} simultaneous sessions on {url}; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+    try:
+        wait_healthy(url, server, 120)
+        cold, cold_tree = rss_mb(server.pid), tree_rss_mb(server.pid)
+        warm_up = Session(clips[0], sample_label(clips[0]))
+        asyncio.run(drive(url, [warm_up], clips[0].name, args.timeout))
+        print(f"warm-up session: first results after {warm_up.first_load_s:.1f} s {warm_up.errors or ''}")
+        before, before_tree = rss_mb(server.pid), tree_rss_mb(server.pid)
+        start = time.perf_counter()
+        asyncio.run(drive(url, sessions, clips[0].name, args.timeout))
+        wall = time.perf_counter() - start
+        after, after_tree = rss_mb(server.pid), tree_rss_mb(server.pid)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    print(f"{'session':>7}  {'clip':42} {'first load':>10} {'click->result':>13}  top-1")
+    for i, s in enumerate(sessions):
+        mark = "ok" if not s.errors else "; ".join(s.errors)
+        print(
+            f"{i:>7}  {s.clip.name:42} {s.first_load_s:9.1f}s {s.latency_s:12.1f}s  {s.top1 or '-'} [{mark}]"
+        )
+    errors = sum(len(s.errors) for s in sessions)
+    print(f"concurrency {count}, all sessions done in {wall:.1f} s, errors {errors}")
+    print(
+        f"server RSS cold {cold:.0f} MB, after warm-up {before:.0f} MB, after the {count} sessions {after:.0f} MB; "
+        f"with its child processes (decode server): {cold_tree:.0f} -> {before_tree:.0f} -> {after_tree:.0f} MB"
+    )
+    print(f"server log: {log}")
+
+
+if __name__ == "__main__":
+    main()
