@@ -317,6 +317,7 @@ def _write_atomically(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp creates files private to their owner; results are for everyone
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
