@@ -27,6 +27,7 @@ command, date and machine.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -302,6 +303,15 @@ def summarise(frame: pd.DataFrame, target_share: float = 0.5, target_ratio: floa
     return out
 
 
+def checkpoint_record(path: Path, info: CheckpointInfo) -> dict:
+    """Path and hash of a checkpoint, and which shipped demo file it is byte for byte, if any."""
+    record = {"path": str(path), "sha256": info.sha256}
+    for shipped in (DEMO_CHECKPOINT, DEMO_TSN_CHECKPOINT):
+        if shipped.is_file() and hashlib.sha256(shipped.read_bytes()).hexdigest() == info.sha256:
+            record["shipped_as"] = str(shipped.relative_to(shipped.parents[2]))
+    return record
+
+
 def machine() -> str:
     """Where the study ran, in words."""
     gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"
@@ -370,7 +380,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         "date": started.isoformat(timespec="seconds"),
         "duration_s": round((datetime.now(UTC) - started).total_seconds(), 1),
         "machine": machine(),
-        "checkpoints": {k: {"path": str(p), "sha256": models[k][1].sha256} for k, p in paths.items()},
+        "checkpoints": {k: checkpoint_record(p, models[k][1]) for k, p in paths.items()},
         "dataset": {
             "folder": str(folder),
             "num": args.num,
