@@ -32,6 +32,7 @@ from analysis.schema import (
 
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "assets" / "results"
 SOURCE_SUFFIX = "_source.csv"  # raw input tables (other columns) beside the results; never loaded as results
+STUDY_PREFIX = "compare_study"  # per-clip study tables (own columns, analysis/compare_study.py)
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 MAX_LISTED_PROBLEMS = 100
 # Rows of one file must be unique on these: one row per (model, dataset, evaluation protocol), per seed.
@@ -200,8 +201,13 @@ def load_results(
 
 
 def results_files(folder: str | os.PathLike = RESULTS_DIR) -> list[Path]:
-    """The results CSVs stored in ``folder``: every ``*.csv`` except raw ``*_source.csv`` inputs."""
-    return sorted(p for p in Path(folder).glob("*.csv") if not p.name.endswith(SOURCE_SUFFIX))
+    """The results CSVs stored in ``folder``: every ``*.csv`` except raw ``*_source.csv`` inputs and the
+    per-clip study tables (``compare_study*.csv``), which have columns of their own."""
+    return sorted(
+        p
+        for p in Path(folder).glob("*.csv")
+        if not p.name.endswith(SOURCE_SUFFIX) and not p.name.startswith(STUDY_PREFIX)
+    )
 
 
 def load_all(folder: str | os.PathLike = RESULTS_DIR, max_bytes: int = DEFAULT_MAX_BYTES) -> pd.DataFrame:

@@ -8,11 +8,10 @@ import pandas as pd
 import streamlit as st
 
 from analysis.charts import AXIS_TITLES, accuracy_vs_flops, filter_results, results_table
-from analysis.results import RESULTS_DIR, ResultsError, results_files
+from analysis.results import RESULTS_DIR, STUDY_PREFIX, ResultsError, results_files
 from app import cached, figures
 from app.widgets import describe_failure
 
-COMPARE_STUDY = "compare_study"  # compare-study outputs have their own columns; not results-schema files
 STUDY_METRICS = {
     "mask_energy": "share of heatmap energy on the object",
     "mask_ratio": "object share ÷ object area (1 = no better than uniform)",
@@ -35,8 +34,6 @@ def show_results_error(error: ResultsError, what: str) -> None:
 def stored_results() -> pd.DataFrame | None:
     frames = []
     for path in results_files(RESULTS_DIR):
-        if path.stem.startswith(COMPARE_STUDY):
-            continue
         try:
             frames.append(cached.results_file(str(path), path.stat().st_mtime_ns))
         except ResultsError as e:
@@ -129,7 +126,7 @@ def study_summary(summary: dict) -> None:
 
 def compare_study() -> None:
     st.subheader("TDN against its TSN twin")
-    path = RESULTS_DIR / f"{COMPARE_STUDY}.csv"
+    path = RESULTS_DIR / f"{STUDY_PREFIX}.csv"
     sidecar = path.with_suffix(".json")
     if not path.is_file() and not sidecar.is_file():
         st.caption(
