@@ -278,7 +278,19 @@ def test_model_page(env: dict[str, Path]) -> None:
     assert "tsn" in at.table[0].value["value"].tolist()
 
 
-def test_ablations_page(env: dict[str, Path]) -> None:
+@pytest.fixture
+def results_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A results folder holding only the official zoo, so the page's content does not follow other runs."""
+    import analysis.results
+
+    folder = tmp_path / "results"
+    folder.mkdir()
+    shutil.copyfile(ROOT / "assets" / "results" / "official_zoo.csv", folder / "official_zoo.csv")
+    monkeypatch.setattr(analysis.results, "RESULTS_DIR", folder)
+    return folder
+
+
+def test_ablations_page(env: dict[str, Path], results_dir: Path) -> None:
     at = ok(fresh().run())
     ok(at.switch_page("app/pages/ablations.py").run())
     assert at.title[0].value == "Ablations"
@@ -289,9 +301,10 @@ def test_ablations_page(env: dict[str, Path]) -> None:
     ok(at.sidebar.selectbox[0].set_value("gmacs_per_view").run())
     ok(at.sidebar.selectbox[2].set_value("backbone").run())
     ok(at.toggle[0].set_value(True).run())
-    ok(at.sidebar.multiselect[1].select("resnet50").run())
-    assert set(at.dataframe[0].value["backbone"]) == {"resnet50"}
-    ok(at.sidebar.multiselect[1].unselect("resnet50").run())
+    backbone = at.sidebar.multiselect[1].options[0]
+    ok(at.sidebar.multiselect[1].select(backbone).run())
+    assert set(at.dataframe[0].value["backbone"]) == {backbone}
+    ok(at.sidebar.multiselect[1].unselect(backbone).run())
 
     zoo = (ROOT / "assets" / "results" / "official_zoo.csv").read_text().splitlines()
     mine = "\n".join([zoo[0], *(line.replace("TDN-", "My TDN-", 1) for line in zoo[1:3])]) + "\n"
@@ -312,21 +325,16 @@ def test_ablations_page(env: dict[str, Path]) -> None:
     assert not at.exception and "noise.csv" in at.error[0].value
 
 
-def test_ablations_compare_study(
-    env: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_ablations_compare_study(env: dict[str, Path], results_dir: Path) -> None:
     import json
 
-    import analysis.results
-
-    shutil.copyfile(ROOT / "assets" / "results" / "official_zoo.csv", tmp_path / "official_zoo.csv")
     rows = ["model,variant,clip,mask_energy,mask_area_share,motion_energy,prob_label"]
     rows += [
         f"{m},{m},{i},{0.1 * (i + 1) + (m == 'tdn') * 0.2},0.05,0.3,0.5"
         for i in range(4)
         for m in ("tdn", "tsn")
     ]
-    (tmp_path / "compare_study.csv").write_text("\n".join(rows) + "\n")
+    (results_dir / "compare_study.csv").write_text("\n".join(rows) + "\n")
     stats = {"mean": 0.3, "median": 0.3}
     summary = {
         "date": "2026-11-25",
@@ -344,8 +352,7 @@ def test_ablations_compare_study(
         },
         "paired": {"mask_energy: tdn - tsn": {"mean": 0.2, "median": 0.2, "share_a_higher": 1.0}},
     }
-    (tmp_path / "compare_study.json").write_text(json.dumps(summary))
-    monkeypatch.setattr(analysis.results, "RESULTS_DIR", tmp_path)
+    (results_dir / "compare_study.json").write_text(json.dumps(summary))
     at = ok(fresh().run())
     ok(at.switch_page("app/pages/ablations.py").run())
     assert at.get_by_key("ablation_chart") is not None  # the study's CSV is not read as a results file
