@@ -47,10 +47,10 @@ def folded_copy(model: TDN) -> TDN:
         for conv_name, bn_name in _PAIRS.get(type(module), ()):
             fold_pair(getattr(module, conv_name), getattr(module, bn_name))
             setattr(module, bn_name, nn.Identity())
-        if isinstance(module, nn.Sequential) and len(module) >= 2:
-            if isinstance(module[0], nn.Conv2d) and isinstance(module[1], nn.BatchNorm2d):
-                fold_pair(module[0], module[1])
-                module[1] = nn.Identity()
+        is_pair = isinstance(module, nn.Sequential) and len(module) >= 2
+        if is_pair and isinstance(module[0], nn.Conv2d) and isinstance(module[1], nn.BatchNorm2d):
+            fold_pair(module[0], module[1])
+            module[1] = nn.Identity()
     backbone = fast.base_model
     fold_pair(backbone.conv1, backbone.bn1)
     backbone.bn1 = nn.Identity()
