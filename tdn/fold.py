@@ -41,7 +41,8 @@ _PAIRS = {
 
 
 def folded_copy(model: TDN) -> TDN:
-    """A deep copy of ``model`` in eval mode with BatchNorm folded away; ``model`` is untouched."""
+    """A deep copy of ``model`` in eval mode with BatchNorm folded away and channels-last weights;
+    ``model`` is untouched."""
     fast = copy.deepcopy(model).eval()
     for module in list(fast.modules()):
         for conv_name, bn_name in _PAIRS.get(type(module), ()):
@@ -56,4 +57,5 @@ def folded_copy(model: TDN) -> TDN:
     backbone.bn1 = nn.Identity()
     for p in fast.parameters():
         p.requires_grad_(False)
-    return fast
+    # oneDNN convolutions run natively in channels-last; without it every conv reorders its input.
+    return fast.to(memory_format=torch.channels_last)
