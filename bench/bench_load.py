@@ -18,28 +18,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from appserver import CHROMIUM, CHROMIUM_ARGS, free_port, start_server, stop_server, wait_healthy  # noqa: E402
+
 MAX_SESSIONS = 8
 RESULTS_JS = """name => {
     const imgs = [...document.querySelectorAll('.st-key-cam_strip img')];
@@ -57,12 +47,6 @@ class Session:
     latency_s: float = float("nan")
     top1: str = ""
     errors: list[str] = field(default_factory=list)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mb(pid: int) -> float:
@@ -91,32 +75,6 @@ def tree_rss_mb(pid: int) -> float:
         total += rss_mb(current)
         stack += children.get(current, [])
     return total
-
-
-def start_server(port: int, log: Path) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
-        "--server.address", "127.0.0.1", "--server.port", str(port),
-        "--browser.gatherUsageStats", "false", "--server.headless", "true",
-        "--server.fileWatcherType", "none",
-    ]  # fmt: skip
-    with log.open("w") as out:
-        return subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-
-
-def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("streamlit exited during start-up")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read().strip() == b"ok":
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise TimeoutError("streamlit did not become healthy")
 
 
 async def run_session(browser, url: str, session: Session, default_clip: str, timeout_ms: float) -> None:  # noqa: ANN001
@@ -157,7 +115,7 @@ async def drive(url: str, sessions: list[Session], default_clip: str, timeout_s:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             await asyncio.wait_for(
                 asyncio.gather(
@@ -199,12 +157,7 @@ def main() -> None:
         wall = time.perf_counter() - start
         after, after_tree = rss_mb(server.pid), tree_rss_mb(server.pid)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_server(server)
     print(f"{'session':>7}  {'clip':42} {'first load':>10} {'click->result':>13}  top-1")
     for i, s in enumerate(sessions):
         mark = "ok" if not s.errors else "; ".join(s.errors)

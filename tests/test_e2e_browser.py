@@ -11,30 +11,16 @@ untrained checkpoint pair and synthetic clips to a temporary folder (so CI witho
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from appserver import CHROMIUM, CHROMIUM_ARGS, free_port, start_server, stop_server, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = ROOT / "docs" / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SERVER_START_S = 90
 FIRST_RESULT_MS = 240_000  # cold start: model load, decoder start, first decode on a busy CPU
 RESULT_MS = 120_000
@@ -54,12 +40,6 @@ pytestmark = [
         not CHROMIUM.exists(), reason=f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
     ),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _assets(tmp: Path) -> tuple[dict[str, str], list[Path]]:
@@ -94,39 +74,17 @@ def _assets(tmp: Path) -> tuple[dict[str, str], list[Path]]:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[Path], Path]]:
     tmp = tmp_path_factory.mktemp("e2e")
     overrides, clips = _assets(tmp)
-    port = _free_port()
-    log = (tmp / "server.log").open("w")
-    command = [
-        sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
-        "--server.address", "127.0.0.1", "--server.port", str(port),
-        "--browser.gatherUsageStats", "false", "--server.headless", "true",
-        "--server.fileWatcherType", "none",  # edits elsewhere in the tree must not pop a "rerun?" prompt
-    ]  # fmt: skip
-    process = subprocess.Popen(
-        command, cwd=ROOT, env={**os.environ, **overrides}, stdout=log, stderr=subprocess.STDOUT
-    )
+    port = free_port()
+    process = start_server(port, tmp / "server.log", overrides)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + SERVER_START_S
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start:\n{(tmp / 'server.log').read_text()[-3000:]}")
-            time.sleep(0.3)
+        try:
+            wait_healthy(url, process, SERVER_START_S)
+        except (RuntimeError, TimeoutError) as e:
+            pytest.fail(f"{e}:\n{(tmp / 'server.log').read_text()[-3000:]}")
         yield url, clips, tmp
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
-        log.close()
+        stop_server(process)
 
 
 def _wait_for_results(page, clip_name: str, timeout_ms: float) -> None:  # noqa: ANN001
