@@ -2,8 +2,9 @@
 
 Prints, never asserts. Two clips are generated once and cached (``$TDN_BENCH_DIR``, default
 ``/tmp/tdn-bench``): a 10 s 1280x720 30 fps H.264 clip (x264 defaults: keyframe every 250 frames,
-B-frames) and a real 1-hour clip at 160x90 and 10 fps (36,000 frames). Each case runs in a fresh
-Python process so that its peak RSS is its own; the import baseline (numpy, torch, decord) is printed
+B-frames; two slices per frame, as PyAV's encoder threading writes it), the same with one slice per frame
+(as the ffmpeg command line writes it; see ``CLIPS``) and a real 1-hour clip at 160x90 and 10 fps (36,000 frames). Each case runs in a fresh
+Python process so that its peak RSS is its own; the import baseline (numpy, torch, PyAV) is printed
 beside it. Usage: ``python bench/bench_decode.py [--runs 7]``.
 
 ``--compare REV`` times ``tdn/video.py`` as it was at git revision REV (a self-contained module before the
@@ -37,14 +38,20 @@ COMPARED = [
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("TDN_BENCH_DIR", "/tmp/tdn-bench"))
+# name: (width, height, fps, seconds, x264 preset, encoder threading). PyAV's default encoder threading
+# gives x264 sliced threads (here 2 slices per frame); "FRAME" is what the ffmpeg command line writes:
+# one slice per frame, which FFmpeg's slice-threaded decoding cannot split.
 CLIPS = {
-    "720p_10s": (1280, 720, 30, 10, "medium"),
-    "hour_160x90": (160, 90, 10, 3600, "ultrafast"),
+    "720p_10s": (1280, 720, 30, 10, "medium", None),
+    "720p_10s_1slice": (1280, 720, 30, 10, "medium", "FRAME"),
+    "hour_160x90": (160, 90, 10, 3600, "ultrafast", None),
 }
 CASES = {
     "720p exact (path, in-process)": ("720p_10s", {}),
     "720p exact (bytes, isolated)": ("720p_10s", {"as_bytes": True}),
     "720p reduced decode (exact=False)": ("720p_10s", {"exact": False}),
+    "720p exact, 1 slice per frame": ("720p_10s_1slice", {}),
+    "720p reduced, 1 slice per frame": ("720p_10s_1slice", {"exact": False}),
     "720p 3 crops x 2 clips (6 views)": ("720p_10s", {"crops": 3, "clips": 2}),
     "1 h clip (path, in-process)": ("hour_160x90", {}),
 }
@@ -52,7 +59,7 @@ CASES = {
 
 def make_clip(name: str) -> Path:
     """Encode (once) a clip with a moving texture and a moving bright block; returns its path."""
-    width, height, fps, seconds, preset = CLIPS[name]
+    width, height, fps, seconds, preset, threading = CLIPS[name]
     path = CACHE / f"{name}.mp4"
     if path.exists():
         return path
@@ -68,6 +75,8 @@ def make_clip(name: str) -> Path:
         stream = container.add_stream("libx264", rate=Fraction(fps))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"preset": preset}
+        if threading:
+            stream.codec_context.thread_type = threading
         block = max(8, height // 4)
         for i in range(fps * seconds):
             frame = np.roll(base, shift=(i % height, (3 * i) % width), axis=(0, 1))
@@ -89,7 +98,7 @@ def run_case(clip: str, options: dict, runs: int) -> dict:
     source = path.read_bytes() if as_bytes else path
     if as_bytes:
         warm_up_isolation()
-    import decord  # noqa: F401, PLC0415 - count its import in the baseline, not in the first run
+    import av  # noqa: F401, PLC0415 - count its import in the baseline, not in the first run
 
     baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     load_clip(source, **options)  # warm-up: first-use costs (zygote start, lazy imports)

@@ -1,6 +1,6 @@
 """Crash-proof calls: run ``fn(arg)`` in a throw-away child process, under a hard time-out.
 
-FFmpeg (behind decord and PyAV) can crash or hang on hostile files. :class:`Server` keeps one long-lived
+FFmpeg (behind PyAV and decord) can crash or hang on hostile files. :class:`Server` keeps one long-lived
 helper process (a "zygote") that imports the heavy modules once and then forks one child per call; the
 child runs ``fn(arg)`` and pickles the result back through a pipe. A child that crashes closes the pipe
 without an answer (:class:`ChildCrashed`); one that overruns the time-out is killed
@@ -11,7 +11,7 @@ Why not the obvious tools: forking the caller itself is unsafe (it may hold torc
 started with ``python -c`` instead, so a Streamlit script or an unguarded user script is never re-run.
 ``fn`` travels by reference (pickled as module + name), so it must be a module-level function; ``arg``
 and the result must pickle. Measured cost: 20-50 ms per call on a busy 2-core machine, mostly the fork
-of a process holding decord (~400 MB); starting the zygote takes 1-3 s once.
+of a process holding torch and PyAV; starting the zygote takes 1-3 s once.
 """
 
 from __future__ import annotations
