@@ -21,7 +21,7 @@ from app import cached
 from app.settings import Settings, checkpoint_files, demo_checkpoint, guess_segments
 from tdn import assets
 from tdn.checkpoint import CheckpointError
-from tdn.explain import LAYERS, METHOD_LABELS, METHODS, ExplainError
+from tdn.explain import LAYERS, METHOD_LABELS, METHODS, ExplainError, default_layer
 from tdn.video import ClipError
 
 log = logging.getLogger("tdn_lens.app")
@@ -204,11 +204,12 @@ def explain_sidebar(loaded: cached.LoadedModel) -> ExplainChoice:
     layer = sidebar.selectbox(
         "Layer",
         list(LAYERS),
-        index=list(LAYERS).index("res5"),
+        index=list(LAYERS).index(default_layer(loaded.info.input_size)),
         format_func=lambda name: f"{name} · {LAYERS[name][1]}",
         key="cam_layer",
         persist_state="session",
-        help="Deeper layers are more class-specific but coarser (res5 is 1/32 of the input).",
+        help="Deeper layers are more class-specific but coarser (res5 is 1/32 of the input). The default "
+        "is the deepest layer with a map of at least 7x7 cells for this model's input size.",
     )
     names = loaded.info.class_names
     target = sidebar.selectbox(

@@ -7,7 +7,7 @@ energy on the actor's mask (dilated 2 px) against the mask's area share and agai
 the layer's resolution could do, how many clips meet the target (energy share >= 0.5 and >= 3x the area
 share), motion energy, ROAD and the CAM-times-image confidence change. The target is for the demo TDN.
 
-Run: python bench/bench_faithfulness.py [--num 28] [--layers res5 res4] [--no-road] [--tdn A --tsn B]
+Run: python bench/bench_faithfulness.py [--num 28] [--layers res5 res4 ...] [--no-road] [--tdn A --tsn B]
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analysis.compare_study import default_checkpoints, study_clip  # noqa: E402
 from tdn.checkpoint import load_checkpoint  # noqa: E402
+from tdn.explain import default_layer  # noqa: E402
 from tdn.faithfulness import ROAD_PERCENTILES  # noqa: E402
 from tdn.synth import dataset_plan, generate_clip, write_dataset  # noqa: E402
 
@@ -53,9 +54,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--num", type=int, default=28, help="generated clips (2 per class by default)")
     parser.add_argument("--seed", type=int, default=9090, help="held-out dataset seed")
-    parser.add_argument("--layers", nargs="+", default=["res5"])
+    parser.add_argument("--layers", nargs="+", default=["res5", "res4", "res3", "res2", "stem"])
     parser.add_argument("--method", default="gradcam")
-    parser.add_argument("--no-road", dest="road", action="store_false", help="skip ROAD (the slow part)")
+    parser.add_argument(
+        "--no-road", dest="road", action="store_false", help="skip ROAD (the slow part; default layer only)"
+    )
     parser.add_argument("--tdn", default=None)
     parser.add_argument("--tsn", default=None)
     args = parser.parse_args()
@@ -71,6 +74,8 @@ def main() -> None:
     )
     for key, (_, info) in models.items():
         print(f"  {key}: {info.path} ({info.config.variant}, {info.input_size} px)")
+    default = default_layer(models["tdn"][1].input_size)
+    print(f"  default layer (the app's, the deepest with a map of at least 7x7): {default}; ROAD there only")
     plan = dataset_plan(args.num, args.seed)
     with tempfile.TemporaryDirectory(prefix="bench-faithfulness-") as folder:
         write_dataset(folder, args.num, args.seed, progress=False)
@@ -79,7 +84,7 @@ def main() -> None:
             for index, (label, clip_seed) in enumerate(plan):
                 action = generate_clip(label, clip_seed).action
                 path = Path(folder) / f"synth_{index:06d}.mp4"
-                percentiles = ROAD_PERCENTILES if args.road else ()
+                percentiles = ROAD_PERCENTILES if args.road and layer == default else ()
                 rows += study_clip(models, path, label, action, args.method, layer, percentiles)
             report(pd.DataFrame(rows), layer)
             print(f"      ({(time.perf_counter() - start) / args.num:.2f} s per clip for both models)")

@@ -78,6 +78,19 @@ LAYERS: dict[str, tuple[str, str]] = {
     "res5": ("base_model.layer4_bak", "res5 (layer4, with L-TDM; 1/32 resolution)"),
 }
 LAYER_ALIASES = {"layer1": "res2", "layer2": "res3", "layer3": "res4", "layer4": "res5", "fused_stem": "stem"}
+LAYER_STRIDES = {"stem": 4, "res2": 4, "res3": 8, "res4": 16, "res5": 32}
+AUTO_LAYER = "auto"
+AUTO_MIN_CELLS = 7  # res5 of the official 224 px models: the map size Grad-CAM is usually read at
+
+
+def default_layer(input_size: int) -> str:
+    """The deepest layer whose map has at least ``AUTO_MIN_CELLS`` cells a side for this input size:
+    res5 at 224 px (7x7), res4 at 112 px (7x7, where res5 is 4x4). On the demo TDN (112 px) that
+    choice doubles the Grad-CAM energy on the moving object (bench/bench_faithfulness.py)."""
+    for name in ("res5", "res4", "res3", "res2"):
+        if -(-input_size // LAYER_STRIDES[name]) >= AUTO_MIN_CELLS:
+            return name
+    return "stem"
 
 
 class ExplainError(ValueError):
@@ -155,16 +168,17 @@ def explain(
     class_names: list[str] | None = None,
 ) -> Explanation:
     """Explain one view of ``clip`` (a ``tdn.Clip``, or a (1, T·15, S, S) tensor) for class ``target``
-    (default: the top-1 class). Thread-safe on a shared model."""
+    (default: the top-1 class). ``layer="auto"``: :func:`default_layer` for the input's size. Thread-safe
+    on a shared model."""
     if method not in METHODS:
         raise ExplainError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    layer_name, module = resolve_layer(model, layer)
     if isinstance(clip, torch.Tensor):
         x, frames, indices = clip, _frames_from_input(clip), np.arange(model.num_segments)
     else:
         x = clip.inputs[view]
         frames = clip.model_frames[view][:, 2]
         indices = clip.frame_indices[view][:, 2]
+    layer_name, module = resolve_layer(model, default_layer(x.shape[-1]) if layer == AUTO_LAYER else layer)
     k = model.config.num_classes
     if target is not None and not 0 <= target < k:
         raise ExplainError(f"target class {target} is outside 0..{k - 1}")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from tdn.explain import LAYERS, METHODS, ExplainError, explain
+from tdn.explain import LAYERS, METHODS, ExplainError, default_layer, explain
 from tdn.export import gif_bytes, grid_image, maps_npz_bytes, overlay, video_bytes
 from tdn.model import build_model
 from tdn.tdmaps import difference_maps
@@ -45,6 +45,18 @@ def test_every_method_and_layer_gives_aligned_maps(model, method, layer):
     assert ex.cam.min() >= 0.0 and ex.cam.max() <= 1.0
     assert ex.frames.shape == (4, 64, 64, 3) and ex.frames.dtype == np.uint8
     assert ex.frame_indices.shape == (4,)
+
+
+@pytest.mark.parametrize(
+    ("size", "layer"), [(224, "res5"), (256, "res5"), (112, "res4"), (160, "res4"), (64, "res3"), (16, "stem")]
+)
+def test_auto_layer_is_the_deepest_with_a_7x7_map(model, size, layer):
+    assert default_layer(size) == layer
+    if 32 <= size <= 112:  # TDN needs 32 px at least
+        auto = explain(model, _input(1, size=size), layer="auto")
+        assert auto.layer == layer
+        np.testing.assert_array_equal(auto.cam_raw, explain(model, _input(1, size=size), layer=layer).cam_raw)
+        assert min(auto.cam_raw.shape[1:]) >= 7 or layer == "stem"
 
 
 def test_gradcam_equals_a_hand_computed_gradcam(model):

@@ -38,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=str(MODELS))
 
 
+CARD_LAYERS = ("res5", "res4", "res3", "res2", "stem")  # deepest first
+
+
 def _latency_ms(model: torch.nn.Module, size: int, runs: int = 30) -> float:
     x = torch.randn(1, model.num_segments * 15, size, size)
     times = []
@@ -53,12 +56,13 @@ def _latency_ms(model: torch.nn.Module, size: int, runs: int = 30) -> float:
 def _faithfulness(model, info, folder: Path, num: int) -> dict:  # noqa: ANN001
     """Mean mask-energy share vs area share per CAM layer, and ROAD, over ``num`` clips of ``folder``."""
     from tdn.data import read_labels_csv
-    from tdn.explain import explain
+    from tdn.explain import default_layer, explain
     from tdn.faithfulness import clip_mask, load_mask_for, mask_energy, road_scores
     from tdn.inference import load_clip_for
 
     records, _ = read_labels_csv(folder)
-    per_layer: dict[str, list[tuple[float, float]]] = {"res5": [], "res4": [], "res3": []}
+    per_layer: dict[str, list[tuple[float, float]]] = {layer: [] for layer in CARD_LAYERS}
+    road_layer = default_layer(info.input_size)
     road = []
     for rec in tqdm(records[:num], desc=f"faithfulness {info.name}", leave=False):
         clip = load_clip_for(rec.path, model, info)
@@ -66,7 +70,7 @@ def _faithfulness(model, info, folder: Path, num: int) -> dict:  # noqa: ANN001
         for layer, rows in per_layer.items():
             ex = explain(model, clip, target=rec.label, layer=layer)
             rows.append(mask_energy(ex.cam, mask))
-            if layer == "res5":
+            if layer == road_layer:
                 road.append(road_scores(model, clip.inputs[0], ex.cam, rec.label))
     out: dict = {}
     for layer, rows in per_layer.items():
@@ -79,7 +83,8 @@ def _faithfulness(model, info, folder: Path, num: int) -> dict:  # noqa: ANN001
             "clips": len(rows),
         }
     keys = [k for k in road[0] if isinstance(road[0][k], float | int)]
-    out["road_res5"] = {k: float(np.mean([r[k] for r in road])) for k in keys}
+    out["default_layer"] = road_layer
+    out["road"] = {"layer": road_layer} | {k: float(np.mean([r[k] for r in road])) for k in keys}
     return out
 
 
@@ -173,23 +178,26 @@ def render(cards: list[dict], args: argparse.Namespace) -> str:
         "## Where Grad-CAM looks (faithfulness)",
         "",
         "Share of Grad-CAM energy (target = true class) inside the acting object's mask dilated by 2 px, "
-        "against the mask's share of the image area, averaged over clips. ROAD (res5): target-probability "
-        "change when the most / least relevant pixels are removed and imputed (see tdn/faithfulness.py).",
+        "against the mask's share of the image area, averaged over clips; the default layer (the deepest "
+        "with a map of at least 7x7) is marked. ROAD (at the default layer): target-probability change "
+        "when the most / least relevant pixels are removed and imputed (see tdn/faithfulness.py).",
         "",
         "| model | layer | energy share | area share | ratio | clips |",
         "|---|---|---|---|---|---|",
     ]
     for c in cards:
-        for layer in ("res5", "res4", "res3"):
+        for layer in CARD_LAYERS:
             f = c["faithfulness"][layer]
+            marked = f"**{layer}** (default)" if layer == c["faithfulness"]["default_layer"] else layer
             lines.append(
-                f"| {c['name']} | {layer} | {f['energy_share']:.3f} | {f['area_share']:.3f} | "
+                f"| {c['name']} | {marked} | {f['energy_share']:.3f} | {f['area_share']:.3f} | "
                 f"{f['ratio']:.2f}× | {f['clips']} |"
             )
-    lines += ["", "ROAD at res5 (mean over clips):", ""]
+    lines += ["", "ROAD at the default layer (mean over clips):", ""]
     for c in cards:
-        road = ", ".join(f"{k} {v:+.3f}" for k, v in c["faithfulness"]["road_res5"].items())
-        lines.append(f"* {c['name']}: {road}")
+        road = dict(c["faithfulness"]["road"])
+        layer = road.pop("layer")
+        lines.append(f"* {c['name']} ({layer}): " + ", ".join(f"{k} {v:+.3f}" for k, v in road.items()))
     lines += ["", "## Training", ""]
     for c in cards:
         t, p = c["training"], c["provenance"]

@@ -10,7 +10,7 @@ from tdn.cli.common import report_error
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from tdn.compare import NEUTRALS
-    from tdn.explain import LAYERS, METHODS
+    from tdn.explain import AUTO_LAYER, LAYERS, METHODS
 
     parser.add_argument("video", metavar="VIDEO")
     parser.add_argument(
@@ -23,7 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--segments", type=int, default=None, help="segments (required for official files)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--method", default="gradcam", choices=list(METHODS))
-    parser.add_argument("--layer", default="res5", choices=list(LAYERS))
+    parser.add_argument(
+        "--layer",
+        default=AUTO_LAYER,
+        choices=[AUTO_LAYER, *LAYERS],
+        help="default: the deepest layer with a map of at least 7x7 for model A's input size",
+    )
     parser.add_argument("--target", type=int, default=None, help="class index (default: model A's top-1)")
     parser.add_argument(
         "--neutral",
@@ -48,7 +53,7 @@ def checkpoint_paths(given: list[str]) -> tuple[str, str]:
 def run(args: argparse.Namespace) -> int:
     from tdn.checkpoint import CheckpointError, load_checkpoint
     from tdn.compare import compare, write_comparison
-    from tdn.explain import ExplainError
+    from tdn.explain import AUTO_LAYER, ExplainError, default_layer
     from tdn.faithfulness import load_mask_for
     from tdn.video import ClipError
 
@@ -60,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
         if not video.is_file():
             raise FileNotFoundError(f"no such video file: {video}")
         mask = load_mask_for(video)
-        result = compare(a, b, video, args.target, args.method, args.layer, mask, args.neutral)
+        layer = default_layer(a[1].input_size) if args.layer == AUTO_LAYER else args.layer
+        result = compare(a, b, video, args.target, args.method, layer, mask, args.neutral)
     except (ValueError, FileNotFoundError, CheckpointError, ClipError, ExplainError) as e:
         report_error(str(video), e)
         return 2
