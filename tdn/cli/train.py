@@ -31,6 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-s-tdm", dest="s_tdm", action="store_false", default=None)
     parser.add_argument("--no-l-tdm", dest="l_tdm", action="store_false", default=None)
     parser.add_argument("--no-shift", dest="shift", action="store_false", default=None)
+    parser.add_argument(
+        "--ltdm-reduction",
+        type=int,
+        default=None,
+        help="L-TDM channel reduction (official: 16; a narrow backbone may want 16 x width)",
+    )
     defaults = {f.name: f.default for f in fields(TrainConfig)}
     for name in (
         "width",
@@ -81,7 +87,11 @@ def run(args: argparse.Namespace) -> int:
         val = synthetic_folder(
             args.cache, args.val_synthetic, args.val_seed, args.synth_size, args.synth_frames
         )
-    options = {k: getattr(args, k) for k in ("s_tdm", "l_tdm", "shift") if getattr(args, k) is not None}
+    options = {
+        k: getattr(args, k)
+        for k in ("s_tdm", "l_tdm", "shift", "ltdm_reduction")
+        if getattr(args, k) is not None
+    }
     cfg = TrainConfig(
         data=data,
         out=args.out,
