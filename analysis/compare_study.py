@@ -47,6 +47,7 @@ from tqdm import tqdm
 from tdn.assets import DEMO_CHECKPOINT, DEMO_TSN_CHECKPOINT, RESULTS
 from tdn.checkpoint import CheckpointInfo, load_checkpoint
 from tdn.compare import ModelSide, compare, segment_importance
+from tdn.explain import AUTO_LAYER, default_layer
 from tdn.faithfulness import (
     ROAD_PERCENTILES,
     best_cam,
@@ -344,7 +345,7 @@ def parse_args(argv: Iterable[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tdn", default=None, help="model A (default: the demo TDN, else runs/demo_tdn)")
     parser.add_argument("--tsn", default=None, help="model B (default: the demo TSN, else runs/demo_tsn)")
     parser.add_argument("--method", default="gradcam")
-    parser.add_argument("--layer", default="res5")
+    parser.add_argument("--layer", default=AUTO_LAYER, help="default: the app's (tdn.explain.default_layer)")
     parser.add_argument("--percentiles", type=int, nargs="*", default=list(ROAD_PERCENTILES))
     parser.add_argument("--size", type=int, default=112)
     parser.add_argument("--frames", type=int, default=48)
@@ -358,6 +359,8 @@ def main(argv: Iterable[str] | None = None) -> int:
     defaults = default_checkpoints()
     paths = {"tdn": Path(args.tdn or defaults[0]), "tsn": Path(args.tsn or defaults[1])}
     models = {key: load_checkpoint(path, device=args.device) for key, path in paths.items()}
+    if args.layer == AUTO_LAYER:
+        args.layer = default_layer(models["tdn"][1].input_size)
     folder = dataset_folder(args.cache, args.num, args.seed, args.size, args.frames)
     started = datetime.now(UTC)
     frame = run_study(

@@ -7,9 +7,9 @@ import re
 
 import numpy as np
 
-# classes the demo TDN tells apart reliably (its card lists the ones it does not: rotation, fades); seeds are
-# disjoint from the training (1), validation (1001) and evaluation (2001) sets (which derive their clip seeds
-# from those base seeds).
+# classes the demo TDN tells apart reliably (its card lists the ones it does not: appear/disappear and, less
+# so, squeeze); seeds are disjoint from the training (1), validation (1001) and evaluation (2001) sets (which
+# derive their clip seeds from those base seeds). The rotations and "still" take the first seed tried, 9010.
 SAMPLES: list[tuple[int, int]] = [
     (0, 9001),
     (1, 9002),
@@ -17,7 +17,10 @@ SAMPLES: list[tuple[int, int]] = [
     (3, 9004),
     (4, 9006),
     (5, 9008),
+    (6, 9010),
+    (7, 9010),
     (11, 9009),
+    (12, 9010),
     (13, 9007),
 ]
 
