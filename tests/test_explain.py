@@ -48,7 +48,8 @@ def test_every_method_and_layer_gives_aligned_maps(model, method, layer):
 
 
 @pytest.mark.parametrize(
-    ("size", "layer"), [(224, "res5"), (256, "res5"), (112, "res4"), (160, "res4"), (64, "res3"), (16, "stem")]
+    ("size", "layer"),
+    [(224, "res5"), (256, "res5"), (112, "res4"), (160, "res4"), (64, "res3"), (16, "stem")],
 )
 def test_auto_layer_is_the_deepest_with_a_7x7_map(model, size, layer):
     assert default_layer(size) == layer
