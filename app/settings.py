@@ -78,6 +78,19 @@ def sample_clip_files(config: Settings) -> list[Path]:
     return sorted(config.clips_dir.glob("*.mp4")) if config.clips_dir.is_dir() else []
 
 
+def default_sample(names: list[str]) -> str:
+    """The sample selected before the user picks one: the bundled default when offered, else the first."""
+    return assets.DEFAULT_SAMPLE if assets.DEFAULT_SAMPLE in names else names[0]
+
+
+def default_first(paths: list[Path]) -> list[Path]:
+    """``paths`` with the one :func:`default_sample` picks moved to the front (what a fresh page shows)."""
+    if not paths:
+        return []
+    first = default_sample([p.name for p in paths])
+    return sorted(paths, key=lambda p: p.name != first)
+
+
 def sample_label(path: Path) -> str:
     """How a sample is named on its button: ``moving_something_up.mp4`` → ``Moving something up``."""
     words = path.stem.replace("_", " ").replace("-", " ").strip()

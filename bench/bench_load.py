@@ -128,7 +128,7 @@ async def drive(url: str, sessions: list[Session], default_clip: str, timeout_s:
 
 
 def main() -> None:
-    from app.settings import demo_checkpoint, sample_clip_files, sample_label, settings
+    from app.settings import default_first, demo_checkpoint, sample_clip_files, sample_label, settings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=4, help=f"simultaneous sessions (1..{MAX_SESSIONS})")
@@ -136,7 +136,7 @@ def main() -> None:
     args = parser.parse_args()
     count = max(1, min(MAX_SESSIONS, args.sessions))
     config = settings()
-    clips = sample_clip_files(config)
+    clips = default_first(sample_clip_files(config))  # [0]: the clip a fresh page opens on
     if demo_checkpoint(config) is None or not clips or not Path(CHROMIUM).exists():
         sys.exit("needs the demo checkpoint, the bundled clips and Chromium at /usr/bin/chromium")
     sessions = [Session(clip, sample_label(clip)) for clip in (clips * MAX_SESSIONS)[:count]]

@@ -11,6 +11,9 @@ LABELS = ASSETS / "labels"
 RESULTS = ASSETS / "results"
 DEMO_CHECKPOINT = MODELS / "demo_tdn_r18w25_t8_112.safetensors"
 DEMO_TSN_CHECKPOINT = MODELS / "demo_tsn_r18w25_t8_112.safetensors"
+# The clip the app opens on: a plain motion the demo gets right with confidence, where TSN's blindness to
+# direction shows in the comparison (the alphabetically first sample is "Holding something still").
+DEFAULT_SAMPLE = "moving_something_from_left_to_right.mp4"
 
 
 def sample_clips() -> list[Path]:

@@ -191,6 +191,17 @@ def test_sample_picker_views_and_device(inspect: AppTest, env: dict[str, Path]) 
     assert len(strip_images(at, "cam_strip")) == SEGMENTS
 
 
+def test_default_sample_is_the_bundled_one_when_offered() -> None:
+    from app.settings import default_first, default_sample
+
+    bundled = [p.name for p in assets.sample_clips()]
+    assert assets.DEFAULT_SAMPLE in bundled and bundled[0] != assets.DEFAULT_SAMPLE
+    assert default_sample(bundled) == assets.DEFAULT_SAMPLE
+    assert default_sample(["b.mp4", "c.mp4"]) == "b.mp4"  # another folder: its first clip
+    ordered = default_first(assets.sample_clips())
+    assert ordered[0].name == assets.DEFAULT_SAMPLE and sorted(ordered) == assets.sample_clips()
+
+
 def test_slow_settings_warning_on_cpu(inspect: AppTest) -> None:
     at = inspect
     ok(at.sidebar.radio(key="device").set_value("cpu").run())

@@ -46,11 +46,11 @@ def _assets(tmp: Path) -> tuple[dict[str, str], list[Path]]:
     """(environment overrides, sample clips): what the app itself would offer (the shipped demo, or the
     folders named by TDN_LENS_MODELS_DIR / TDN_LENS_CLIPS_DIR) when it has a demo model and two clips, else
     a tiny untrained stand-in."""
-    from app.settings import demo_checkpoint, sample_clip_files, settings
+    from app.settings import default_first, demo_checkpoint, sample_clip_files, settings
     from tdn import assets
 
     config = settings()
-    clips = sample_clip_files(config)
+    clips = default_first(sample_clip_files(config))  # [0]: the clip a fresh page opens on
     if demo_checkpoint(config) is not None and len(clips) >= 2:
         return {}, clips
     import torch

@@ -8,7 +8,7 @@ import streamlit as st
 
 from app import cached
 from app.compare_view import compare_section
-from app.settings import Settings, sample_clip_files, sample_label, settings
+from app.settings import Settings, default_sample, sample_clip_files, sample_label, settings
 from app.views import (
     Result,
     cam_section,
@@ -122,7 +122,7 @@ def sample_picker(config: Settings) -> cached.ClipSource | None:
         return None
     names = [p.name for p in samples]
     if st.session_state.get("sample_clip") not in names:
-        st.session_state["sample_clip"] = names[0]
+        st.session_state["sample_clip"] = default_sample(names)
     selected = st.session_state["sample_clip"]
     with st.container(key="sample_picker"), st.spinner("Loading previews…"):
         for start in range(0, len(samples), PICKER_COLUMNS):
