@@ -47,7 +47,7 @@ from tqdm import tqdm
 from tdn.assets import DEMO_CHECKPOINT, DEMO_TSN_CHECKPOINT, RESULTS
 from tdn.checkpoint import CheckpointInfo, load_checkpoint
 from tdn.compare import ModelSide, compare, segment_importance
-from tdn.explain import AUTO_LAYER, default_layer
+from tdn.explain import AUTO_LAYER, layer_for
 from tdn.faithfulness import (
     ROAD_PERCENTILES,
     best_cam,
@@ -359,8 +359,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     defaults = default_checkpoints()
     paths = {"tdn": Path(args.tdn or defaults[0]), "tsn": Path(args.tsn or defaults[1])}
     models = {key: load_checkpoint(path, device=args.device) for key, path in paths.items()}
-    if args.layer == AUTO_LAYER:
-        args.layer = default_layer(models["tdn"][1].input_size)
+    args.layer = layer_for(args.layer, models["tdn"][1].input_size)  # recorded by name in the summary
     folder = dataset_folder(args.cache, args.num, args.seed, args.size, args.frames)
     started = datetime.now(UTC)
     frame = run_study(

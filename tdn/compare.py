@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from tdn.checkpoint import CheckpointInfo
-from tdn.explain import Explanation, explain, resize_maps
+from tdn.explain import Explanation, explain, layer_for, resize_maps
 from tdn.export import colorize_signed, overlay, png_bytes
 from tdn.faithfulness import clip_mask, mask_energy, motion_energy
 from tdn.inference import Prediction, load_clip_for, predict
@@ -185,6 +185,7 @@ def compare(
     it; it is aligned with each model's view by :func:`tdn.faithfulness.clip_mask`.
     """
     (model_a, info_a), (model_b, info_b) = a, b
+    layer = layer_for(layer, info_a.input_size)  # "auto": model A's default, for both sides
     if model_a.num_segments != model_b.num_segments:
         raise ValueError(
             f"model A uses {model_a.num_segments} segments and model B {model_b.num_segments}; a segment-by-"

@@ -93,6 +93,11 @@ def default_layer(input_size: int) -> str:
     return "stem"
 
 
+def layer_for(layer: str, input_size: int) -> str:
+    """``layer`` itself, or :func:`default_layer` for ``input_size`` when it is ``"auto"``."""
+    return default_layer(input_size) if layer == AUTO_LAYER else layer
+
+
 class ExplainError(ValueError):
     """An explanation request that cannot be served (unknown method, layer or target)."""
 
@@ -178,7 +183,7 @@ def explain(
         x = clip.inputs[view]
         frames = clip.model_frames[view][:, 2]
         indices = clip.frame_indices[view][:, 2]
-    layer_name, module = resolve_layer(model, default_layer(x.shape[-1]) if layer == AUTO_LAYER else layer)
+    layer_name, module = resolve_layer(model, layer_for(layer, x.shape[-1]))
     k = model.config.num_classes
     if target is not None and not 0 <= target < k:
         raise ExplainError(f"target class {target} is outside 0..{k - 1}")

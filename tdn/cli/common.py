@@ -9,6 +9,20 @@ from pathlib import Path
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif", ".m4v", ".mpg", ".mpeg", ".ogv"}
 
 
+def add_cam_arguments(parser: argparse.ArgumentParser, auto_for: str) -> None:
+    """``--method`` and ``--layer`` (default "auto": the deepest layer with a map of at least 7x7 for
+    ``auto_for``'s input size, as :func:`tdn.explain.default_layer` picks it)."""
+    from tdn.explain import AUTO_LAYER, LAYERS, METHODS
+
+    parser.add_argument("--method", default="gradcam", choices=list(METHODS))
+    parser.add_argument(
+        "--layer",
+        default=AUTO_LAYER,
+        choices=[AUTO_LAYER, *LAYERS],
+        help=f"default: the deepest layer with a map of at least 7x7 for {auto_for} (res5 at 224 px, res4 at 112)",
+    )
+
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint",

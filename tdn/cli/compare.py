@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tdn.cli.common import report_error
+from tdn.cli.common import add_cam_arguments, report_error
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from tdn.compare import NEUTRALS
-    from tdn.explain import AUTO_LAYER, LAYERS, METHODS
 
     parser.add_argument("video", metavar="VIDEO")
     parser.add_argument(
@@ -22,13 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--segments", type=int, default=None, help="segments (required for official files)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--method", default="gradcam", choices=list(METHODS))
-    parser.add_argument(
-        "--layer",
-        default=AUTO_LAYER,
-        choices=[AUTO_LAYER, *LAYERS],
-        help="default: the deepest layer with a map of at least 7x7 for model A's input size",
-    )
+    add_cam_arguments(parser, "model A's input size")
     parser.add_argument("--target", type=int, default=None, help="class index (default: model A's top-1)")
     parser.add_argument(
         "--neutral",
@@ -53,7 +46,7 @@ def checkpoint_paths(given: list[str]) -> tuple[str, str]:
 def run(args: argparse.Namespace) -> int:
     from tdn.checkpoint import CheckpointError, load_checkpoint
     from tdn.compare import compare, write_comparison
-    from tdn.explain import AUTO_LAYER, ExplainError, default_layer
+    from tdn.explain import ExplainError
     from tdn.faithfulness import load_mask_for
     from tdn.video import ClipError
 
@@ -65,8 +58,7 @@ def run(args: argparse.Namespace) -> int:
         if not video.is_file():
             raise FileNotFoundError(f"no such video file: {video}")
         mask = load_mask_for(video)
-        layer = default_layer(a[1].input_size) if args.layer == AUTO_LAYER else args.layer
-        result = compare(a, b, video, args.target, args.method, layer, mask, args.neutral)
+        result = compare(a, b, video, args.target, args.method, args.layer, mask, args.neutral)
     except (ValueError, FileNotFoundError, CheckpointError, ClipError, ExplainError) as e:
         report_error(str(video), e)
         return 2

@@ -7,21 +7,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from tdn.cli.common import add_model_arguments, open_inputs, report_error
+from tdn.cli.common import add_cam_arguments, add_model_arguments, open_inputs, report_error
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from tdn.explain import AUTO_LAYER, LAYERS, METHODS
-
     parser.add_argument("video", metavar="VIDEO_OR_DIR")
     add_model_arguments(parser)
-    parser.add_argument("--method", default="gradcam", choices=list(METHODS))
-    parser.add_argument(
-        "--layer",
-        default=AUTO_LAYER,
-        choices=[AUTO_LAYER, *LAYERS],
-        help="default: the deepest layer with a map of at least 7x7 (res5 at 224 px, res4 at 112 px)",
-    )
+    add_cam_arguments(parser, "the model's input size")
     parser.add_argument("--target", type=int, default=None, help="class index (default: top-1)")
     parser.add_argument("--opacity", type=float, default=0.5)
     parser.add_argument("--out", required=True, help="output folder (one subfolder per video for a folder)")
