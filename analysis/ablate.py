@@ -1,8 +1,8 @@
 """Ablation runner: ``python -m analysis.ablate --grid GRID.json --out FILE.csv [--dry-run] [--only ID]``.
 
-For every run of the grid (variant × segments × seeds): train with ``tdn.train.train`` into
+For every run of the grid (variant × segments × seeds): train with ``tdn.training.loop.train`` into
 ``runs/ablate/<run-id>/``, evaluate the saved checkpoint on the held-out set, count GMACs and parameters
-with ``tdn.flops``, measure latency, and append one row (schema v1) to the CSV. The file is replaced
+with ``tdn.network.flops``, measure latency, and append one row (schema v1) to the CSV. The file is replaced
 atomically, so it never holds half a row.
 
 Reruns are cheap and safe: a run whose row is already in the CSV is skipped, and an interrupted run resumes
@@ -48,10 +48,10 @@ from tqdm import tqdm
 
 from analysis.results import ResultsError, append_row, check_row, load_results
 from analysis.schema import FLAG_COLUMNS, variant_for_flags
-from tdn.model import VARIANTS
-from tdn.train import TrainConfig, git_commit
+from tdn.network.model import VARIANTS
+from tdn.training.loop import TrainConfig, TrainResult, git_commit
 
-TrainFn = Callable[..., dict]
+TrainFn = Callable[..., TrainResult]
 RUNS_DIR = Path("runs/ablate")
 # TrainConfig fields the runner sets per run; a grid may set every other field.
 RUNNER_FIELDS = frozenset({"data", "out", "val_data", "variant", "segments", "seed", "name", "model_options"})
@@ -224,7 +224,7 @@ def _folder(data: dict[str, Any], part: str) -> str:
     spec = data[part]
     if "folder" in spec:
         return str(spec["folder"])
-    from tdn.cli.train import synthetic_folder
+    from tdn.training.synth import synthetic_folder
 
     cache = data.get("cache", "runs/cache")
     return synthetic_folder(
@@ -251,7 +251,7 @@ def run_command(grid: Grid, out_csv: Path, runs_dir: Path, run: Run) -> str:
 def _start_process_group(run_id: str) -> None:
     """Under torchrun, start this run's process group with its rendezvous keys under a prefix of its own.
 
-    ``tdn.train.train`` ends every run by destroying its group. Re-creating it on the same store keys let a
+    ``tdn.training.loop.train`` ends every run by destroying its group. Re-creating it on the same store keys let a
     rank that arrived early (while rank 0 was still evaluating) read the previous run's gloo rendezvous
     entries and deadlock against rank 0 (seen with 2 CPU ranks); a prefix per run keeps runs apart.
     ``train`` then finds the group initialised and uses it.
@@ -273,11 +273,11 @@ def execute_run(
     grid: Grid, run: Run, out_csv: Path, runs_dir: Path, train_fn: TrainFn
 ) -> dict[str, Any] | None:
     """Train (or resume), then on rank 0 evaluate and profile; returns the row (None on other ranks)."""
-    from tdn.checkpoint import load_checkpoint
-    from tdn.data import VideoClips, read_labels_csv
-    from tdn.evaluate import evaluate
-    from tdn.flops import profile_model
-    from tdn.synth import HFLIP_LABEL_MAP
+    from tdn.network.checkpoint import load_checkpoint
+    from tdn.network.flops import profile_model
+    from tdn.training.data import VideoClips, read_labels_csv
+    from tdn.training.evaluation import evaluate
+    from tdn.training.synth import HFLIP_LABEL_MAP
 
     train_folder, val_folder = _folder(grid.data, "train"), _folder(grid.data, "val")
     out_dir = runs_dir / run.run_id
@@ -318,10 +318,10 @@ def execute_run(
         "command": command,
         "config": {**asdict(cfg), "data_spec": grid.data, "grid": grid.name},
         "run_id": run.run_id,
-        "train_time_s": result.get("train_time_s"),
+        "train_time_s": result.train_time_s,
         "eval_time_s": eval_time,
-        "eval_videos": metrics["num_videos"],
-        "world_size": result.get("world_size", 1),
+        "eval_videos": metrics.num_videos,
+        "world_size": result.world_size,
     }
     s_tdm, l_tdm, shift = run.flags
     return {
@@ -337,8 +337,8 @@ def execute_run(
         "crops": 1,
         "clips": 1,
         "dataset": describe_dataset(grid.data),
-        "top1": 100.0 * metrics["top1"],
-        "top5": 100.0 * metrics["top5"],
+        "top1": 100.0 * metrics.top1,
+        "top5": 100.0 * metrics.top5,
         "gmacs_per_view": profile.gmacs,
         "gmacs_total": profile.gmacs,  # one crop × one clip
         "params": profile.params,
@@ -360,10 +360,10 @@ def run_grid(
 ) -> list[dict[str, Any]]:
     """Do every pending run (those matching the glob ``only``), appending one row each; returns the new rows.
 
-    ``train_fn`` defaults to ``tdn.train.train`` and is a parameter only so a unit test can simulate a crash.
+    ``train_fn`` defaults to ``tdn.training.loop.train`` and is a parameter only so a unit test can simulate a crash.
     """
     if train_fn is None:
-        from tdn.train import train as train_fn
+        from tdn.training.loop import train as train_fn
     out_csv, runs_dir = Path(out_csv), Path(runs_dir)
     rank = int(os.environ.get("RANK", "0"))
     done = finished_run_ids(out_csv)  # read once, before any rank trains, so all ranks agree on the list

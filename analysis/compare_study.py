@@ -3,18 +3,18 @@ faithful, and which segments each model needs.
 
     python -m analysis.compare_study --num 300 --seed 4242 --out assets/results/compare_study.csv
 
-Every clip runs through :func:`tdn.compare.compare` exactly as one clip does in the app or the CLI (decoded
+Every clip runs through :func:`tdn.interpret.comparison.compare` exactly as one clip does in the app or the CLI (decoded
 from its mp4, both models on the same view, one shared target), with the ground-truth label as the target
 so both models are asked the same question whatever they predict. Per clip and model, one CSV row:
 
 * the prediction (top-1, its probability, the label's probability, top-5 hit);
 * ``mask_energy`` / ``mask_area_share``: CAM energy on the actor's mask dilated by 2 px, and that mask's area
   (``mask_ratio`` is their quotient: 1 = no better than a uniform map); ``mask_energy_ceiling`` is the
-  best a map at the layer's resolution (``cam_grid``) could score (:func:`tdn.faithfulness.best_cam`);
+  best a map at the layer's resolution (``cam_grid``) could score (:func:`tdn.interpret.faithfulness.best_cam`);
 * ``motion_energy``: CAM energy on the top decile of frame-difference magnitude (``motion_area_share`` is
   that region's area);
 * ``road`` (with its MoRF/LeRF means) and ``confidence_change``: pytorch-grad-cam's ROAD and CAM-times-
-  image metrics adapted to snippets (:func:`tdn.faithfulness.road_scores`);
+  image metrics adapted to snippets (:func:`tdn.interpret.faithfulness.road_scores`);
 * segment importance under both neutralisers: its sum, peak, the segment at the peak, the share of its
   positive part on segments inside the action window, and the whole vector (``;``-separated).
 
@@ -34,7 +34,6 @@ import os
 import platform
 import shlex
 import sys
-import tempfile
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,10 +44,8 @@ import torch
 from tqdm import tqdm
 
 from tdn.assets import DEMO_CHECKPOINT, DEMO_TSN_CHECKPOINT, RESULTS
-from tdn.checkpoint import CheckpointInfo, load_checkpoint
-from tdn.compare import ModelSide, compare, segment_importance
-from tdn.explain import AUTO_LAYER, layer_for
-from tdn.faithfulness import (
+from tdn.interpret.comparison import ModelSide, compare, segment_importance
+from tdn.interpret.faithfulness import (
     ROAD_PERCENTILES,
     best_cam,
     clip_mask,
@@ -57,11 +54,14 @@ from tdn.faithfulness import (
     motion_mask,
     road_scores,
 )
-from tdn.inference import load_clip_for
-from tdn.model import TDN
-from tdn.synth import CLASSES, dataset_plan, generate_clip, write_dataset
-from tdn.train import git_commit
+from tdn.interpret.gradcam import AUTO_LAYER, layer_for
+from tdn.network.checkpoint import CheckpointInfo, load_checkpoint
+from tdn.network.model import TDN
+from tdn.training.loop import git_commit
+from tdn.training.synth import CLASSES, dataset_plan, generate_clip, synthetic_folder
+from tdn.util import write_atomic
 from tdn.video import Clip
+from tdn.video.clip import load_clip
 
 Model = tuple[TDN, CheckpointInfo]
 RESERVED_SEEDS = {1: "training", 1001: "validation", 2001: "evaluation"}
@@ -99,10 +99,7 @@ def dataset_folder(cache: str | Path, num: int, seed: int, size: int, frames: in
     """Generate (once) and return the cached folder of ``num`` clips; the naming of the training cache."""
     if seed in RESERVED_SEEDS:
         raise ValueError(f"seed {seed} made the {RESERVED_SEEDS[seed]} clips; pick a held-out seed")
-    folder = Path(cache) / f"synth_n{num}_s{seed}_{size}px_{frames}f"
-    if not (folder / "labels.csv").is_file():
-        write_dataset(folder, num, seed, size, frames)
-    return folder
+    return Path(synthetic_folder(str(cache), num, seed, size, frames))
 
 
 def _nan_to_none(value: float | None) -> float | None:
@@ -139,7 +136,7 @@ def side_row(
     """One CSV row for one model on one clip (``x`` is the view the comparison explained)."""
     tdn_model, info = model
     probs = side.prediction.probs
-    top5 = [t["index"] for t in side.prediction.topk(5)]
+    top5 = [t.index for t in side.prediction.topk(5)]
     cam = side.explanation.cam
     row = {
         "model": key,
@@ -160,10 +157,10 @@ def side_row(
     if percentiles:
         road = road_scores(tdn_model, x, cam, label, percentiles)
         row |= {
-            "road": road["road"],
-            "road_morf": road["morf_mean"],
-            "road_lerf": road["lerf_mean"],
-            "confidence_change": road["confidence_change"],
+            "road": road.road,
+            "road_morf": road.morf_mean,
+            "road_lerf": road.lerf_mean,
+            "confidence_change": road.confidence_change,
         }
     row |= importance_summary(side.segment_importance, in_action, "static")
     neighbour = segment_importance(tdn_model, x, label, "neighbour")
@@ -186,7 +183,7 @@ def study_clip(
     for _, info in (a, b):  # one decode per input geometry; sampling makes the frames the same anyway
         geometry = (info.input_size, info.scale_size)
         if geometry not in views:
-            views[geometry] = load_clip_for(path, a[0], info)
+            views[geometry] = load_clip(path, spec=info.spec)
     clip_a, clip_b = (views[(info.input_size, info.scale_size)] for _, info in (a, b))
     shared = clip_a if clip_a is clip_b else path  # else compare decodes per model, on the same frames
     mask = load_mask_for(path)
@@ -322,19 +319,6 @@ def machine() -> str:
     )
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp creates files private to their owner; results are for everyone
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def parse_args(argv: Iterable[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m analysis.compare_study", description=__doc__.splitlines()[0]
@@ -345,7 +329,9 @@ def parse_args(argv: Iterable[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tdn", default=None, help="model A (default: the demo TDN, else runs/demo_tdn)")
     parser.add_argument("--tsn", default=None, help="model B (default: the demo TSN, else runs/demo_tsn)")
     parser.add_argument("--method", default="gradcam")
-    parser.add_argument("--layer", default=AUTO_LAYER, help="default: the app's (tdn.explain.default_layer)")
+    parser.add_argument(
+        "--layer", default=AUTO_LAYER, help="default: the app's (tdn.interpret.gradcam.default_layer)"
+    )
     parser.add_argument("--percentiles", type=int, nargs="*", default=list(ROAD_PERCENTILES))
     parser.add_argument("--size", type=int, default=112)
     parser.add_argument("--frames", type=int, default=48)
@@ -374,7 +360,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         tuple(args.percentiles),
     )
     out = Path(args.out)
-    _write_atomically(out, frame.to_csv(index=False, float_format="%.6g"))
+    write_atomic(out, frame.to_csv(index=False, float_format="%.6g"))
     summary = {
         "description": "TDN vs its TSN twin on held-out synthetic clips; target = ground-truth label",
         "command": shlex.join([Path(sys.executable).name, "-m", "analysis.compare_study", *sys.argv[1:]]),
@@ -398,7 +384,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         "csv": out.name,
         **summarise(frame),
     }
-    _write_atomically(out.with_suffix(".json"), json.dumps(summary, indent=1, allow_nan=False) + "\n")
+    write_atomic(out.with_suffix(".json"), json.dumps(summary, indent=1, allow_nan=False) + "\n")
     for key, stats in summary["models"].items():
         metrics = stats["metrics"]
         print(

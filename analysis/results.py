@@ -11,7 +11,6 @@ import csv
 import fcntl
 import io
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,8 +28,10 @@ from analysis.schema import (
     format_cell,
     validate_row,
 )
+from tdn.assets import RESULTS
+from tdn.util import write_atomic
 
-RESULTS_DIR = Path(__file__).resolve().parent.parent / "assets" / "results"
+RESULTS_DIR = RESULTS
 SOURCE_SUFFIX = "_source.csv"  # raw input tables (other columns) beside the results; never loaded as results
 STUDY_PREFIX = "compare_study"  # per-clip study tables (own columns, analysis/compare_study.py)
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
@@ -259,21 +260,6 @@ def _locked(path: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-def _replace_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file in the same folder, fsync it, then ``os.replace`` it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _csv_text(rows: Iterable[Mapping[str, Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -292,7 +278,7 @@ def write_results(rows: Iterable[Mapping[str, Any]] | pd.DataFrame, path: str | 
     if problems:
         raise ResultsError(problems)
     with _locked(path):
-        _replace_atomically(path, text)
+        write_atomic(path, text)
     return path
 
 
@@ -316,4 +302,4 @@ def append_row(path: str | os.PathLike, row: Mapping[str, Any]) -> None:
         _, problems = parse_results_text(new_text, path.name)  # e.g. the row repeats an existing one
         if problems:
             raise ResultsError(problems)
-        _replace_atomically(path, new_text)
+        write_atomic(path, new_text)

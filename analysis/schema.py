@@ -6,9 +6,9 @@ that column set; a future version that changes the columns bumps :data:`SCHEMA_V
 Conventions
 -----------
 * Accuracies are **percent** (0-100), never fractions.
-* ``gmacs_per_view`` counts multiply-adds (the paper's "FLOPs", spec §8) of one forward of one view, i.e. one
+* ``gmacs_per_view`` counts multiply-adds (the paper's "FLOPs", docs/architecture.md §8) of one forward of one view, i.e. one
   crop of one clip at ``input_size``²; ``gmacs_total = gmacs_per_view × crops × clips``.
-* Every row records the three temporal flags (S-TDM, L-TDM, shift; spec §13), not only the variant's name.
+* Every row records the three temporal flags (S-TDM, L-TDM, shift; docs/architecture.md §13), not only the variant's name.
   ``variant`` is the name of those flags when they match a named variant, otherwise ``custom``.
 * A score ensemble of several models is one row: its ``segments``, ``gmacs_per_view`` and ``params`` are the
   sums over its members, and its name says so (e.g. ``TDN-ResNet101 (8+16 ensemble)``).
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from tdn.model import VARIANTS
+from tdn.network.model import VARIANTS
 
 SCHEMA_VERSION = 1
 
@@ -43,7 +43,7 @@ MAX_GMACS_PER_VIEW = 10_000.0
 MAX_VIEWS = 1_000
 MAX_PARAMS = 10_000_000_000
 MAX_LATENCY_MS = 3_600_000.0
-MIN_INPUT_SIZE = 32  # the model's own minimum (tdn.model.TDN.check_input)
+MIN_INPUT_SIZE = 32  # the model's own minimum (tdn.network.model.TDN.check_input)
 MAX_INPUT_SIZE = 4096
 MAX_SEGMENTS = 1024
 GMACS_REL_TOL = 1e-6
@@ -130,11 +130,16 @@ def _iso_date(cell: str) -> str:
 
 COLUMNS: tuple[Column, ...] = (
     Column("name", _text, True, "the model's name; for our runs the configuration (same for every seed)"),
-    Column("variant", _choice(VARIANT_NAMES), True, "tsn, tsm, s-tdm, l-tdm, tdn or custom (spec §13)"),
+    Column(
+        "variant",
+        _choice(VARIANT_NAMES),
+        True,
+        "tsn, tsm, s-tdm, l-tdm, tdn or custom (docs/architecture.md §13)",
+    ),
     Column("s_tdm", _bool, True, "whether the S-TDM (difference stream) is present"),
     Column("l_tdm", _bool, True, "whether the L-TDM is present"),
     Column("shift", _bool, True, "whether the temporal shift is present"),
-    Column("backbone", _text, True, "resnet18/34/50/101 (tdn.model.ARCHS)"),
+    Column("backbone", _text, True, "resnet18/34/50/101 (tdn.network.model.ARCHS)"),
     Column("width", _in_range(_number, 0.0, 4.0, low_open=True), True, "channel width multiplier"),
     Column("segments", _in_range(_integer, 1, MAX_SEGMENTS), True, "T; for an ensemble the sum over members"),
     Column(

@@ -1,4 +1,4 @@
-"""The official TDN model zoo as results rows: accuracies from the source table, costs counted by ``tdn.flops``.
+"""The official TDN model zoo as results rows: accuracies from the source table, costs counted by ``tdn.network.flops``.
 
 ``python -m analysis.zoo`` regenerates ``assets/results/official_zoo.csv`` from
 ``assets/results/official_model_zoo_source.csv`` (the README's table, copied from the spec). No figure is
@@ -6,7 +6,7 @@ typed here: accuracies, views and frame counts come from the source CSV; GMACs a
 the network this project builds for each configuration; class counts are the lengths of the shipped label
 lists. ``--check`` compares instead of writing (exit status 1 when the stored file is stale).
 
-Protocol (spec §2.3, §8): 1-crop views are 224² centre crops, 3-crop views 256² crops; a score ensemble's
+Protocol (docs/architecture.md §2.3, §8): 1-crop views are 224² centre crops, 3-crop views 256² crops; a score ensemble's
 per-view GMACs and parameters are the sums over its member models.
 """
 
@@ -25,16 +25,16 @@ import torch
 
 from analysis.results import RESULTS_DIR, load_results, to_frame, write_results
 from analysis.schema import FLAG_COLUMNS, variant_for_flags
-from tdn.flops import count_gmacs, count_params
-from tdn.labels import LABEL_FILES, LABELS_DIR, load_labels
-from tdn.model import VARIANTS, build_model
+from tdn.network.flops import count_gmacs, count_params
+from tdn.network.labels import LABEL_FILES, LABELS_DIR, load_labels
+from tdn.network.model import VARIANTS, build_model
 
 SOURCE_CSV = RESULTS_DIR / "official_model_zoo_source.csv"
 ZOO_CSV = RESULTS_DIR / "official_zoo.csv"
 SINGLE_CROP_SIZE = 224  # centre crop of the 1-crop protocol
 MULTI_CROP_SIZE = 256  # each crop of the 3-crop protocol
 ENSEMBLE_SEPARATOR = "+"
-# Source dataset name → key of tdn.labels.LABEL_FILES (the class count is that list's length).
+# Source dataset name → key of tdn.network.labels.LABEL_FILES (the class count is that list's length).
 DATASET_LABELS: dict[str, str] = {
     "Something-Something V1": "something_something_v1",
     "Something-Something V2": "something_something_v2",

@@ -2,7 +2,7 @@
 
 * Models: ``st.cache_resource``, one per (checkpoint path, mtime, segments, device). One model object serves
   every session; that is safe because every forward in ``tdn`` (predict, explain, difference maps) takes
-  ``tdn.runtime.model_lock(model)``, and the profile below takes it too.
+  ``tdn.network.runtime.model_lock(model)``, and the profile below takes it too.
 * Clips: ``st.cache_resource`` keyed on the content (sha256 of an upload, or path + mtime + size of a file on
   the server) and the decode settings. Not ``st.cache_data``: that would copy the float inputs on every
   rerun (hundreds of MB for 16 segments x 3 crops x several clips). Clips are never modified after decoding.
@@ -26,16 +26,16 @@ import streamlit as st
 import torch
 
 from analysis.results import load_results
-from tdn import export
-from tdn.checkpoint import CheckpointInfo, load_checkpoint, resolve_device
-from tdn.compare import Comparison, compare
-from tdn.explain import Explanation, explain
-from tdn.faithfulness import load_mask_for
-from tdn.flops import Profile, profile_model
-from tdn.inference import Prediction, load_clip_for, predict
-from tdn.model import TDN
-from tdn.runtime import model_lock
-from tdn.tdmaps import TDMaps, difference_maps
+from tdn.inference import Prediction, predict
+from tdn.interpret import render as export
+from tdn.interpret.comparison import Comparison, compare
+from tdn.interpret.faithfulness import load_mask_for
+from tdn.interpret.gradcam import Explanation, explain
+from tdn.interpret.tdmaps import TDMaps, difference_maps
+from tdn.network.checkpoint import CheckpointInfo, load_checkpoint, resolve_device
+from tdn.network.flops import Profile, profile_model
+from tdn.network.model import TDN
+from tdn.network.runtime import model_lock
 from tdn.video import Clip, ClipError, load_clip, warm_up_isolation
 
 THUMBNAIL_SIDE = 144
@@ -140,10 +140,9 @@ def _decode(
     _loaded: LoadedModel,
 ) -> Clip | ClipError:
     try:
-        return load_clip_for(
+        return load_clip(
             _source.open(),
-            _loaded.model,
-            _loaded.info,
+            spec=_loaded.info.spec,
             crops=crops,
             clips=clips,
             isolate=not _source.trusted,

@@ -12,10 +12,10 @@ from app import cached, figures
 from app.settings import Settings, checkpoint_files, twin_of
 from app.views import Result
 from app.widgets import describe_failure, image_strip, segment_captions
-from tdn import compare as compare_module
-from tdn import export
-from tdn.checkpoint import CheckpointError
-from tdn.compare import Comparison
+from tdn.interpret import comparison as compare_module
+from tdn.interpret import render as export
+from tdn.interpret.comparison import Comparison
+from tdn.network.checkpoint import CheckpointError
 
 NEUTRAL_LABELS = {
     "static": "static: the snippet's 5 frames become 5 copies of its centre frame",
@@ -96,7 +96,7 @@ def compare_section(result: Result, config: Settings, source: cached.ClipSource)
                 _clip=clip_or_video,
                 _mask=mask,
             )
-    except Exception as e:  # noqa: BLE001 - a failed comparison must not take the page down
+    except Exception as e:
         st.error(f"Cannot compare with {Path(chosen).name}: {describe_failure(e)}", icon=":material/error:")
         return
     draw_comparison(comparison, result.choice.opacity)

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
+from tdn.inference import ClassScore
+
 ACCENT = "#d1495b"
 SECOND = "#2e86ab"
 MUTED = "#9aa5b1"
@@ -18,17 +20,17 @@ def _layout(fig: go.Figure, height: int) -> go.Figure:
     return fig
 
 
-def topk_bars(topk: list[dict], highlight: int | None = None) -> go.Figure:
+def topk_bars(topk: list[ClassScore], highlight: int | None = None) -> go.Figure:
     """Horizontal bars, most probable class on top; ``highlight`` (a class index) in the accent colour."""
     rows = list(reversed(topk))
-    colours = [ACCENT if r["index"] == highlight else MUTED for r in rows]
+    colours = [ACCENT if r.index == highlight else MUTED for r in rows]
     fig = go.Figure(
         go.Bar(
-            x=[100 * r["prob"] for r in rows],
-            y=[r["name"] for r in rows],
+            x=[100 * r.prob for r in rows],
+            y=[r.name for r in rows],
             orientation="h",
             marker_color=colours,
-            text=[f"{100 * r['prob']:.1f} %" for r in rows],
+            text=[f"{100 * r.prob:.1f} %" for r in rows],
             textposition="auto",
             hovertemplate="%{y}: %{x:.2f} %<extra></extra>",
         )

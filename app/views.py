@@ -12,10 +12,11 @@ import streamlit as st
 
 from app import cached, figures
 from app.widgets import ExplainChoice, describe_failure, image_strip, segment_captions
-from tdn import export, tdmaps
-from tdn.explain import METHOD_LABELS, Explanation
 from tdn.inference import Prediction
-from tdn.tdmaps import TDMaps
+from tdn.interpret import render as export
+from tdn.interpret import tdmaps
+from tdn.interpret.gradcam import METHOD_LABELS, Explanation
+from tdn.interpret.tdmaps import TDMaps
 from tdn.video import Clip
 
 TOP_K = 5
@@ -42,9 +43,9 @@ def prediction_section(result: Result, source_media: str | bytes) -> None:
     left, right = st.columns([3, 2], gap="large")
     with left:
         st.subheader("Prediction")
-        st.markdown(f"#### {top['name']}")
+        st.markdown(f"#### {top.name}")
         st.caption(
-            f"top-1 · {100 * top['prob']:.1f} % · mean over {clip.num_views} view(s) of the softmax of the logits "
+            f"top-1 · {100 * top.prob:.1f} % · mean over {clip.num_views} view(s) of the softmax of the logits "
             "(the official test protocol)"
         )
         st.plotly_chart(
@@ -84,7 +85,7 @@ def cam_section(result: Result, overlays: np.ndarray, playback: Callable[[], byt
         try:
             with st.spinner("Encoding the overlay video…", show_time=True):
                 media = playback()
-        except Exception as e:  # noqa: BLE001 - the strips above stay useful without the video
+        except Exception as e:
             st.error(f"Cannot encode the overlay video: {describe_failure(e)}", icon=":material/error:")
         else:
             st.video(media, loop=True, autoplay=True, muted=True, width=VIDEO_WIDTH)
@@ -234,7 +235,7 @@ def predictions_json(result: Result) -> str:
             "num_segments": clip.num_segments,
             "views": {"crops": clip.crops, "clips": clip.clips, "size": clip.size},
             "frame_indices": clip.frame_indices.tolist(),
-            "topk": pred.topk(len(pred.class_names)),
+            "topk": [t.to_dict() for t in pred.topk(len(pred.class_names))],
             "explanation": {
                 "method": result.explanation.method,
                 "layer": result.explanation.layer,

@@ -20,19 +20,29 @@ from analysis.results import ResultsError
 from app import cached
 from app.settings import Settings, checkpoint_files, demo_checkpoint, guess_segments
 from tdn import assets
-from tdn.checkpoint import CheckpointError
-from tdn.explain import LAYERS, METHOD_LABELS, METHODS, ExplainError, default_layer
+from tdn.interpret.gradcam import (
+    LAYERS,
+    METHOD_LABELS,
+    METHODS,
+    ExplainError,
+    default_layer,
+    layer_description,
+)
+from tdn.network.checkpoint import CheckpointError, DeviceError
+from tdn.network.labels import LabelError
 from tdn.video import ClipError
 
 log = logging.getLogger("tdn_lens.app")
 T = TypeVar("T")
-# Errors whose message is written for people; anything else is reported by type and logged in full.
+# Errors whose message is written for people; anything else (a bare ValueError included: that is a bug of
+# ours, not the user's) is logged with its traceback and reported as unexpected.
 USER_ERRORS: tuple[type[Exception], ...] = (
     CheckpointError,
     ClipError,
+    DeviceError,
     ExplainError,
+    LabelError,
     ResultsError,
-    ValueError,
 )
 SLOW_ARCHS = ("resnet101",)
 SLOW_SEGMENTS = 16
@@ -56,7 +66,7 @@ def attempt(fn: Callable[[], T], spinner: str, failure: str) -> T:
     try:
         with st.spinner(spinner, show_time=True):
             return fn()
-    except Exception as e:  # noqa: BLE001 - every failure becomes a message in the page
+    except Exception as e:
         stop_with_error(f"{failure}: {describe_failure(e)}")
 
 
@@ -119,7 +129,7 @@ def model_sidebar(config: Settings) -> cached.LoadedModel:
             if e.kind != "segments":
                 stop_with_error(f"Cannot use {chosen.name}: {e}")
             asked[file_key] = True
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             stop_with_error(f"Cannot use {chosen.name}: {describe_failure(e)}")
         else:
             _device_caption(loaded)
@@ -205,7 +215,7 @@ def explain_sidebar(loaded: cached.LoadedModel) -> ExplainChoice:
         "Layer",
         list(LAYERS),
         index=list(LAYERS).index(default_layer(loaded.info.input_size)),
-        format_func=lambda name: f"{name} · {LAYERS[name][1]}",
+        format_func=lambda name: f"{name} · {layer_description(name)}",
         key="cam_layer",
         persist_state="session",
         help="Deeper layers are more class-specific but coarser (res5 is 1/32 of the input). The default "

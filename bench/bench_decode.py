@@ -5,7 +5,7 @@ Prints, never asserts. Two clips are generated once and cached (``$TDN_BENCH_DIR
 B-frames; two slices per frame, as PyAV's encoder threading writes it), the same with one slice per frame
 (as the ffmpeg command line writes it; see ``CLIPS``) and a real 1-hour clip at 160x90 and 10 fps (36,000 frames). Each case runs in a fresh
 Python process so that its peak RSS is its own; the import baseline (numpy, torch, PyAV) is printed
-beside it. Usage: ``python bench/bench_decode.py [--runs 7]``.
+beside it. Usage: ``python -m bench.bench_decode [--runs 7]``.
 
 ``--compare REV`` times ``tdn/video.py`` as it was at git revision REV (a self-contained module before the
 split into decode.py and isolation.py) against the current code, alternating old and new runs in one
@@ -27,8 +27,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 COMPARED = [
     "720p exact (path, in-process)",
@@ -63,7 +61,7 @@ def make_clip(name: str) -> Path:
     path = CACHE / f"{name}.mp4"
     if path.exists():
         return path
-    import av  # noqa: PLC0415
+    import av
 
     CACHE.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -91,14 +89,13 @@ def make_clip(name: str) -> Path:
 
 def run_case(clip: str, options: dict, runs: int) -> dict:
     """Inside a fresh process: time load_clip ``runs`` times; report medians and peak RSS."""
-    from tdn.video import load_clip, warm_up_isolation  # noqa: PLC0415
+    from tdn.video import load_clip, warm_up_isolation
 
     path = CACHE / f"{clip}.mp4"
     as_bytes = options.pop("as_bytes", False)
     source = path.read_bytes() if as_bytes else path
     if as_bytes:
         warm_up_isolation()
-    import av  # noqa: F401, PLC0415 - count its import in the baseline, not in the first run
 
     baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     load_clip(source, **options)  # warm-up: first-use costs (zygote start, lazy imports)
@@ -139,7 +136,7 @@ def load_revision(rev: str) -> object:
 
 def compare(rev: str, runs: int) -> None:
     """Old and new ``load_clip`` alternately on the in-process cases; medians of wall and CPU time."""
-    import tdn.video as new  # noqa: PLC0415
+    import tdn.video.clip as new
 
     old = load_revision(rev)
     print(f"old: tdn/video.py at {rev}; new: the working tree. {runs} alternating runs each, in-process")

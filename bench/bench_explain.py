@@ -2,10 +2,10 @@
 
 Each mode runs in a fresh process so that its peak RSS (ru_maxrss) is its own:
   forward   – eval forward under inference_mode (the baseline)
-  lens      – tdn.explain (pytorch-grad-cam with the shallow backward and the lock)
+  lens      – tdn.interpret.gradcam (pytorch-grad-cam with the shallow backward and the lock)
   stock     – pytorch-grad-cam's GradCAM used out of the box on the same model and layer
-Also: 4 threads sharing one model through tdn.explain versus the same calls in sequence (throughput).
-Run: python bench/bench_explain.py [--runs 5]
+Also: 4 threads sharing one model through tdn.interpret.gradcam versus the same calls in sequence (throughput).
+Run: python -m bench.bench_explain [--runs 5]
 """
 
 from __future__ import annotations
@@ -21,13 +21,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def _model():
     import torch
 
-    from tdn.model import build_model
+    from tdn.network.model import build_model
 
     torch.manual_seed(0)
     model = build_model("resnet50", 8, 174).eval()
@@ -42,7 +41,7 @@ def child(mode: str, runs: int) -> None:
     import torch
     from pytorch_grad_cam import GradCAM
 
-    from tdn.explain import explain
+    from tdn.interpret.gradcam import explain
 
     model = _model()
     x = torch.randn(1, 120, 224, 224)
@@ -66,7 +65,7 @@ def child(mode: str, runs: int) -> None:
 def threads_vs_sequential(calls: int = 8, workers: int = 4) -> tuple[float, float]:
     import torch
 
-    from tdn.explain import explain
+    from tdn.interpret.gradcam import explain
 
     model = _model()
     xs = [torch.randn(1, 120, 224, 224) for _ in range(calls)]

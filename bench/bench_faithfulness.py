@@ -7,14 +7,13 @@ energy on the actor's mask (dilated 2 px) against the mask's area share and agai
 the layer's resolution could do, how many clips meet the target (energy share >= 0.5 and >= 3x the area
 share), motion energy, ROAD and the CAM-times-image confidence change. The target is for the demo TDN.
 
-Run: python bench/bench_faithfulness.py [--num 28] [--layers res5 res4 ...] [--no-road] [--tdn A --tsn B]
+Run: python -m bench.bench_faithfulness [--num 28] [--layers res5 res4 ...] [--no-road] [--tdn A --tsn B]
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,13 +21,11 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from analysis.compare_study import default_checkpoints, study_clip  # noqa: E402
-from tdn.checkpoint import load_checkpoint  # noqa: E402
-from tdn.explain import default_layer  # noqa: E402
-from tdn.faithfulness import ROAD_PERCENTILES  # noqa: E402
-from tdn.synth import dataset_plan, generate_clip, write_dataset  # noqa: E402
+from analysis.compare_study import default_checkpoints, study_clip
+from tdn.interpret.faithfulness import ROAD_PERCENTILES
+from tdn.interpret.gradcam import default_layer
+from tdn.network.checkpoint import load_checkpoint
+from tdn.training.synth import dataset_plan, generate_clip, write_dataset
 
 TARGET_SHARE, TARGET_RATIO = 0.5, 3.0
 

@@ -1,18 +1,16 @@
 """Memory over repeated explanations: RSS growth per 100 runs (hooks, graphs or caches leaking would show).
 
 Runs N explanations (Grad-CAM + difference maps) of rotating clips on one shared model and prints RSS after
-warm-up and every 100 runs. Run: python bench/bench_leak.py [--runs 200] [--checkpoint PATH]
+warm-up and every 100 runs. Run: python -m bench.bench_leak [--runs 200] [--checkpoint PATH]
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def rss_mb() -> float:
@@ -24,17 +22,17 @@ def rss_mb() -> float:
 
 def main() -> None:
     from tdn.assets import DEMO_CHECKPOINT, sample_clips
-    from tdn.checkpoint import load_checkpoint
-    from tdn.explain import METHODS, explain
-    from tdn.inference import load_clip_for
-    from tdn.tdmaps import difference_maps
+    from tdn.interpret.gradcam import METHODS, explain
+    from tdn.interpret.tdmaps import difference_maps
+    from tdn.network.checkpoint import load_checkpoint
+    from tdn.video.clip import load_clip
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--checkpoint", default=str(DEMO_CHECKPOINT))
     args = parser.parse_args()
     model, info = load_checkpoint(args.checkpoint, device="cpu")
-    clips = [load_clip_for(p, model, info) for p in sample_clips()]
+    clips = [load_clip(p, spec=info.spec) for p in sample_clips()]
     methods = list(METHODS)
     for i in range(20):  # warm-up: allocator pools and caches settle
         explain(model, clips[i % len(clips)], method=methods[i % len(methods)])

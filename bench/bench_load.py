@@ -9,7 +9,7 @@ concurrency level, each session's latency (page load to first results, then its 
 heatmaps on screen), the errors (0 expected) and the server's memory: cold, after the warm-up session, after
 the simultaneous ones. Bounded: at most 8 sessions and ``--timeout`` seconds.
 
-Usage: ``python bench/bench_load.py [--sessions 4] [--timeout 600]``. Needs Debian's Chromium at
+Usage: ``python -m bench.bench_load [--sessions 4] [--timeout 600]``. Needs Debian's Chromium at
 /usr/bin/chromium, the demo checkpoint in assets/models and the clips in assets/clips.
 """
 
@@ -24,11 +24,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+from tests.appserver import CHROMIUM, CHROMIUM_ARGS, free_port, start_server, stop_server, wait_healthy
 
-from appserver import CHROMIUM, CHROMIUM_ARGS, free_port, start_server, stop_server, wait_healthy  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+
 
 MAX_SESSIONS = 8
 RESULTS_JS = """name => {
@@ -77,7 +76,7 @@ def tree_rss_mb(pid: int) -> float:
     return total
 
 
-async def run_session(browser, url: str, session: Session, default_clip: str, timeout_ms: float) -> None:  # noqa: ANN001
+async def run_session(browser, url: str, session: Session, default_clip: str, timeout_ms: float) -> None:
     from app.settings import sample_label
 
     context = await browser.new_context(viewport={"width": 1440, "height": 1000})
@@ -105,7 +104,7 @@ async def run_session(browser, url: str, session: Session, default_clip: str, ti
         shown = await page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]').count()
         if shown:
             session.errors.append(f"{shown} error element(s) on the page")
-    except Exception as error:  # noqa: BLE001 - a failed session is counted, the others go on
+    except Exception as error:
         session.errors.append(f"{type(error).__name__}: {str(error).splitlines()[0]}")
     finally:
         await context.close()

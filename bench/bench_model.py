@@ -2,7 +2,7 @@
 
 Interleaved in one process (A, B, A, B, ...) so that machine noise hits both alike; prints medians and their
 ratio at batch 1 and 4. Also checks that the speed path keeps the reference fixture within 1e-4.
-Run: python bench/bench_model.py [--runs 7]
+Run: python -m bench.bench_model [--runs 7]
 """
 
 from __future__ import annotations
@@ -10,18 +10,13 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 import torchvision
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from tdn.inference import inference_copy  # noqa: E402
-from tdn.model import build_model  # noqa: E402
+from tdn.inference import inference_copy
+from tdn.network.model import build_model
 
 
 def timed(fn, x: torch.Tensor) -> float:
@@ -39,7 +34,7 @@ def main() -> None:
 
     import json
 
-    from reference_fill import REFERENCE, fill_state_dict, manifest_entries, reference_input
+    from tests.reference_fill import REFERENCE, fill_state_dict, manifest_entries, reference_input
 
     tdn = build_model("resnet50", 8, 174).eval()
     tdn.load_state_dict(fill_state_dict(manifest_entries()))

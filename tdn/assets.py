@@ -1,10 +1,13 @@
-"""Where the shipped assets live (demo checkpoints, sample clips, labels, stored results)."""
+"""The one place that knows where the shipped assets live (demo checkpoints, sample clips, labels, results)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
+# The checkout's assets/ (an editable install keeps the package in the checkout); TDN_LENS_ASSETS points
+# elsewhere, e.g. at a copy of assets/ beside a regular install.
+ASSETS = Path(os.environ.get("TDN_LENS_ASSETS") or Path(__file__).resolve().parents[1] / "assets")
 MODELS = ASSETS / "models"
 CLIPS = ASSETS / "clips"
 LABELS = ASSETS / "labels"

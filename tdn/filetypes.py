@@ -3,7 +3,7 @@
 :func:`sniff` looks at the start of a file (``HEAD_BYTES`` are plenty) and names it: a video container,
 an image, a document, an archive, audio, plain text, an empty file, or unknown. Two modules ask:
 :mod:`tdn.video` refuses what is plainly not video before FFmpeg sees it and names the container in
-its messages; :mod:`tdn.checkpoint` says what a file that is not a checkpoint is instead.
+its messages; :mod:`tdn.network.checkpoint` says what a file that is not a checkpoint is instead.
 
 Video containers are recognised but not proven: a file that starts like an MP4 may still be damaged,
 and "unknown" files may still be something FFmpeg reads (raw H.264, MP3 without an ID3 tag). The caller
@@ -47,6 +47,26 @@ def _video(offset: int, magic: bytes, container: str, article: str = "a") -> _Si
 def _other(magic: bytes, kind: str, description: str) -> _Signature:
     return _Signature(((0, magic),), kind, description)
 
+
+VIDEO_SUFFIXES: frozenset[str] = frozenset(
+    (
+        ".mp4",
+        ".m4v",
+        ".mov",
+        ".avi",
+        ".mkv",
+        ".webm",
+        ".mpg",
+        ".mpeg",
+        ".ogv",
+        ".3gp",
+        ".flv",
+        ".ts",
+        ".wmv",
+        ".gif",
+    )
+)
+"""File names taken as videos: by folder runs, the uploader and the commands (the content decides later)."""
 
 # First match wins, so longer and more specific signatures come before shorter ones.
 _SIGNATURES: tuple[_Signature, ...] = (

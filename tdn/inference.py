@@ -1,4 +1,4 @@
-"""Predictions: run a model over every view of a clip and fuse them as the official protocol (spec §2.4)."""
+"""Predictions: run a model over every view of a clip and fuse them as the official protocol (docs/architecture.md §2.4)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,29 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
-from tdn.fold import folded_copy
-from tdn.model import TDN
-from tdn.runtime import model_lock
+from tdn.network.fold import folded_copy
+from tdn.network.model import TDN
+from tdn.network.runtime import model_lock
+from tdn.util import ms_since
+
+if TYPE_CHECKING:
+    from tdn.video.clip import Clip
+
+
+@dataclass(frozen=True)
+class ClassScore:
+    """One class of a prediction: its index in the checkpoint, its name and its fused probability."""
+
+    index: int
+    name: str
+    prob: float
+
+    def to_dict(self) -> dict:
+        return {"index": self.index, "name": self.name, "prob": self.prob}
 
 
 @dataclass
@@ -23,11 +40,11 @@ class Prediction:
     class_names: list[str]
     timings_ms: dict[str, float] = field(default_factory=dict)
 
-    def topk(self, k: int = 5) -> list[dict]:
-        """The k most probable classes as ``{index, name, prob}``, most probable first."""
+    def topk(self, k: int = 5) -> list[ClassScore]:
+        """The k most probable classes, most probable first."""
         values, indices = self.probs.topk(min(k, self.probs.numel()))
         return [
-            {"index": int(i), "name": self.class_names[int(i)], "prob": float(v)}
+            ClassScore(int(i), self.class_names[int(i)], float(v))
             for v, i in zip(values, indices, strict=True)
         ]
 
@@ -41,7 +58,7 @@ _folded_lock = threading.Lock()
 
 
 def inference_copy(model: TDN) -> TDN:
-    """The BatchNorm-folded copy of ``model`` (``tdn.fold``), made once and remade if any weight changes.
+    """The BatchNorm-folded copy of ``model`` (``tdn.network.fold``), made once and remade if any weight changes.
 
     Predictions run on it: faster, and free of the hooks an explanation may have on ``model`` at that
     moment, so predictions and explanations of one shared model can run at the same time."""
@@ -66,28 +83,21 @@ def forward_views(model: TDN, views: list[torch.Tensor], batch_size: int = 4) ->
     return torch.cat(out)
 
 
-def predict(model: TDN, clip, class_names: list[str] | None = None, fast: bool = True) -> Prediction:
-    """Classify a ``tdn.Clip`` (or a list of (1, T·15, H, W) view tensors): mean of softmax over views.
+def predict(
+    model: TDN,
+    clip: Clip | torch.Tensor | list[torch.Tensor],
+    class_names: list[str] | None = None,
+    fast: bool = True,
+) -> Prediction:
+    """Classify a ``tdn.Clip`` (or one (B, T·15, H, W) tensor of views, or a list of them): the mean over
+    views of the softmax of the logits.
 
-    ``fast`` runs the BatchNorm-folded copy (logits equal up to float rounding, ~1e-6)."""
-    views = clip if isinstance(clip, list) else clip.inputs
+    ``fast`` runs the BatchNorm-folded copy (logits equal up to float rounding)."""
+    if isinstance(clip, torch.Tensor):
+        views = list(clip.split(1))
+    else:
+        views = clip if isinstance(clip, list) else clip.inputs
     names = class_names or [f"class {i}" for i in range(model.config.num_classes)]
     start = time.perf_counter()
     logits = forward_views(inference_copy(model) if fast else model, views)
-    elapsed = (time.perf_counter() - start) * 1000
-    return Prediction(logits.softmax(-1).mean(0), logits, names, {"forward": elapsed})
-
-
-def load_clip_for(source, model: TDN, info, crops: int = 1, clips: int = 1, **options):  # noqa: ANN001, ANN201
-    """Decode ``source`` the way ``model`` (described by its ``CheckpointInfo``) expects its input."""
-    from tdn.video import load_clip
-
-    return load_clip(
-        source,
-        num_segments=model.num_segments,
-        crops=crops,
-        clips=clips,
-        size=info.input_size,
-        scale_size=info.scale_size,
-        **options,
-    )
+    return Prediction(logits.softmax(-1).mean(0), logits, names, {"forward": ms_since(start)})

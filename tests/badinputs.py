@@ -25,7 +25,8 @@ from pathlib import Path
 import av
 import numpy as np
 from PIL import Image
-from videogen import frame_pattern, write_audio, write_no_frames, write_video
+
+from tests.videogen import frame_pattern, write_audio, write_no_frames, write_video
 
 OK = "ok"
 

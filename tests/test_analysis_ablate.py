@@ -13,11 +13,11 @@ import pytest
 from analysis import ablate, results
 from analysis.ablate import GridError, load_grid, parse_grid, run_grid
 from analysis.results import ResultsError, load_results
-from tdn.checkpoint import save_checkpoint
-from tdn.flops import count_gmacs, count_params
-from tdn.model import build_model
-from tdn.synth import CLASSES
-from tdn.train import TrainConfig
+from tdn.network.checkpoint import save_checkpoint
+from tdn.network.flops import count_gmacs, count_params
+from tdn.network.model import build_model
+from tdn.training.loop import TrainConfig, TrainResult
+from tdn.training.synth import CLASSES
 
 GRIDS = Path(__file__).resolve().parents[1] / "analysis" / "grids"
 
@@ -79,7 +79,7 @@ def test_bad_grids_are_refused(data: dict[str, Any], change: dict, message: str)
 
 
 class FakeTrain:
-    """Stands in for ``tdn.train.train`` in the resumption test only.
+    """Stands in for ``tdn.training.loop.train`` in the resumption test only.
 
     Why a fake is acceptable here: this test checks the runner's bookkeeping (which runs it starts, the folder
     each resumes from, and that the CSV only ever holds whole rows), which does not depend on what training
@@ -102,7 +102,7 @@ class FakeTrain:
             cfg.arch, cfg.segments, len(CLASSES), cfg.variant, width=cfg.width, **cfg.model_options
         )
         save_checkpoint(model.eval(), out / "model.safetensors", CLASSES, input_size=cfg.size, name=cfg.name)
-        return {"history": [], "train_time_s": 0.0, "world_size": 1}
+        return TrainResult(history=[], train_time_s=0.0, world_size=1)
 
 
 def test_crash_mid_grid_then_rerun_redoes_nothing_finished(data: dict[str, Any], tmp_path: Path) -> None:
@@ -140,7 +140,7 @@ def test_crash_mid_grid_then_rerun_redoes_nothing_finished(data: dict[str, Any],
 def test_a_crash_while_writing_leaves_the_old_file_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from test_analysis_schema import row
+    from tests.test_analysis_schema import row
 
     path = tmp_path / "r.csv"
     results.write_results([row()], path)

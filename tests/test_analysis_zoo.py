@@ -1,4 +1,4 @@
-"""The stored official zoo table: accuracies copied from the source CSV, costs as counted by tdn.flops."""
+"""The stored official zoo table: accuracies copied from the source CSV, costs as counted by tdn.network.flops."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 
 from analysis.results import load_results, to_frame
 from analysis.zoo import SOURCE_CSV, ZOO_CSV, count_config, num_classes, zoo_rows
-from tdn.flops import count_gmacs, count_params
-from tdn.model import build_model
+from tdn.network.flops import count_gmacs, count_params
+from tdn.network.model import build_model
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_counted_gmacs_match_the_spec(zoo: pd.DataFrame) -> None:
     ssv2 = "Something-Something V2"
     r50_8 = single(ssv2, "TDN-ResNet50 8f", 1)
     assert round(r50_8["gmacs_per_view"], 2) == 35.64 and r50_8["input_size"] == 224
-    assert r50_8["params"] == 24_420_046  # spec §7 (K=174)
+    assert r50_8["params"] == 24_420_046  # docs/architecture.md §7 (K=174)
     assert round(single(ssv2, "TDN-ResNet50 16f", 1)["gmacs_per_view"], 2) == 71.28
     r101_8 = single(ssv2, "TDN-ResNet101 8f", 1)
     assert round(r101_8["gmacs_per_view"], 2) == 65.84 and r101_8["params"] == 43_681_726
@@ -59,7 +59,7 @@ def test_counted_gmacs_match_the_spec(zoo: pd.DataFrame) -> None:
     assert r101_8_3crop["gmacs_total"] == pytest.approx(3 * r101_8_3crop["gmacs_per_view"])
     k400 = single("Kinetics-400", "TDN-ResNet50 8f", 3)
     assert k400["gmacs_total"] == pytest.approx(30 * k400["gmacs_per_view"])
-    assert k400["params"] == 24_883_120  # spec §7 (K=400)
+    assert k400["params"] == 24_883_120  # docs/architecture.md §7 (K=400)
 
 
 def test_ensemble_sums_its_two_members(zoo: pd.DataFrame) -> None:
@@ -70,7 +70,7 @@ def test_ensemble_sums_its_two_members(zoo: pd.DataFrame) -> None:
     members = r101[~r101["name"].str.contains("ensemble")]
     assert ensemble["gmacs_per_view"] == pytest.approx(members["gmacs_per_view"].sum())
     assert ensemble["params"] == members["params"].sum() and ensemble["segments"] == members["segments"].sum()
-    assert round(ensemble["gmacs_per_view"]) == 198  # the paper's "8+16" figure (spec §8)
+    assert round(ensemble["gmacs_per_view"]) == 198  # the paper's "8+16" figure (docs/architecture.md §8)
 
 
 def test_class_counts_come_from_the_label_lists() -> None:

@@ -19,9 +19,9 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from tdn import assets
-from tdn.checkpoint import save_checkpoint
-from tdn.model import build_model
-from tdn.synth import CLASSES, write_dataset
+from tdn.network.checkpoint import save_checkpoint
+from tdn.network.model import build_model
+from tdn.training.synth import CLASSES, write_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "streamlit_app.py"
@@ -128,7 +128,7 @@ def test_rerun_recomputes_nothing(inspect: AppTest, monkeypatch: pytest.MonkeyPa
     import app.cached as cached
 
     calls: list[str] = []
-    for name in ("load_checkpoint", "load_clip_for", "predict", "explain", "difference_maps", "compare"):
+    for name in ("load_checkpoint", "load_clip", "predict", "explain", "difference_maps", "compare"):
         original = getattr(cached, name)
         monkeypatch.setattr(
             cached, name, lambda *a, _f=original, _n=name, **k: calls.append(_n) or _f(*a, **k)
@@ -370,3 +370,16 @@ def test_ablations_compare_study(env: dict[str, Path], results_dir: Path) -> Non
     assert at.get_by_key("study_boxes") is not None
     assert set(at.table[0].value["model"]) == {"tdn", "tsn"}
     ok(at.selectbox(key="study_metric").set_value("motion_energy").run())
+
+
+def test_an_internal_value_error_is_reported_as_unexpected(caplog: pytest.LogCaptureFixture) -> None:
+    from app.widgets import describe_failure
+    from tdn.network.checkpoint import DeviceError
+
+    with caplog.at_level("ERROR", logger="tdn_lens.app"):
+        message = describe_failure(ValueError("shapes (3,) and (4,) not aligned"))
+    assert message.startswith("an unexpected ValueError") and "server log" in message
+    assert caplog.records and caplog.records[0].exc_info  # logged with its traceback
+    caplog.clear()
+    assert describe_failure(DeviceError("cuda:3 does not exist")) == "cuda:3 does not exist"
+    assert not caplog.records  # a user's error is shown as it is, not logged as a bug

@@ -8,8 +8,15 @@ import pickle
 import pytest
 import torch
 
-from tdn.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from tdn.model import build_model
+from tdn.network.checkpoint import (
+    CHECKPOINT_ERROR_KINDS,
+    CheckpointError,
+    DeviceError,
+    load_checkpoint,
+    resolve_device,
+    save_checkpoint,
+)
+from tdn.network.model import build_model
 
 CLASSES = [f"c{i}" for i in range(6)]
 
@@ -173,10 +180,26 @@ def test_safetensors_without_our_metadata(tmp_path):
         load_checkpoint(path, device="cpu")
 
 
-def test_missing_file_and_cuda_without_gpu(tmp_path):
-    with pytest.raises(CheckpointError, match="no checkpoint file"):
+def test_missing_file_and_devices_that_do_not_exist(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint file") as caught:
         load_checkpoint(tmp_path / "nope.pth")
-    if not torch.cuda.is_available():
-        path = save_checkpoint(_small(), tmp_path / "m.safetensors", CLASSES)
-        with pytest.raises(CheckpointError, match="no GPU"):
+    assert caught.value.kind == "missing"
+    path = save_checkpoint(_small(), tmp_path / "m.safetensors", CLASSES)
+    # One past the last GPU never exists, with or without GPUs; the error says what there is.
+    gpus = torch.cuda.device_count()
+    with pytest.raises(DeviceError, match="no GPU" if gpus == 0 else f"{gpus} GPU"):
+        load_checkpoint(path, device=f"cuda:{gpus}")
+    if gpus == 0:
+        with pytest.raises(DeviceError, match="no GPU"):
             load_checkpoint(path, device="cuda")
+    for bad in ("gpu", "tpu:0", "cuda:x"):
+        with pytest.raises(DeviceError, match="device"):
+            resolve_device(bad)
+    assert resolve_device("CPU") == torch.device("cpu")
+    assert not issubclass(DeviceError, CheckpointError)  # a device problem is not the file's fault
+
+
+def test_error_kinds_are_listed():
+    with pytest.raises(ValueError, match="unknown checkpoint error kind"):
+        CheckpointError("made_up", "x")
+    assert {"missing", "unsafe", "keys", "shape", "segments"} <= set(CHECKPOINT_ERROR_KINDS)

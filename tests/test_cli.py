@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from tdn.checkpoint import save_checkpoint
-from tdn.model import build_model
-from tdn.synth import CLASSES, write_dataset
+from tdn.network.checkpoint import save_checkpoint
+from tdn.network.model import build_model
+from tdn.training.synth import CLASSES, write_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 

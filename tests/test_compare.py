@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from tdn.__main__ import main
-from tdn.checkpoint import FORMAT, CheckpointInfo, save_checkpoint
 from tdn.cli.compare import checkpoint_paths
-from tdn.compare import compare, segment_importance
-from tdn.faithfulness import clip_mask, dilate, load_mask_for
-from tdn.inference import load_clip_for
-from tdn.model import build_model
-from tdn.synth import CLASSES, generate_clip, video_codec, write_video
+from tdn.interpret.comparison import compare, segment_importance
+from tdn.interpret.faithfulness import clip_mask, dilate, load_mask_for
+from tdn.network.checkpoint import FORMAT, CheckpointInfo, save_checkpoint
+from tdn.network.model import build_model
+from tdn.training.synth import CLASSES, generate_clip, video_codec, write_video
+from tdn.video.clip import load_clip
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array_wrap__:DeprecationWarning")  # inside pytorch-grad-cam
 
@@ -107,7 +107,7 @@ def test_segment_importance_is_one_batched_forward_that_leaves_the_model_as_it_w
 
 def test_both_strips_share_frames_target_and_mask(tdn, tsn, video):
     a, b = (tdn, _info(tdn, "tdn")), (tsn, _info(tsn, "tsn"))
-    clip = load_clip_for(video, tdn, a[1])
+    clip = load_clip(video, spec=a[1].spec)
     mask = load_mask_for(video)
     result = compare(a, b, clip, mask=mask)
     ex_a, ex_b = result.a.explanation, result.b.explanation
@@ -135,7 +135,7 @@ def test_models_with_other_input_sizes_are_decoded_per_model_on_the_same_frames(
     assert result.b.explanation.cam.shape == (T, 48, 48)
     assert result.cam_difference.shape == (T, SIZE, SIZE)
     assert np.array_equal(result.a.explanation.frame_indices, result.b.explanation.frame_indices)
-    clip = load_clip_for(video, tdn, a[1])
+    clip = load_clip(video, spec=a[1].spec)
     with pytest.raises(ValueError, match="pass the video itself"):
         compare(a, b, clip)
 

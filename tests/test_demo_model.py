@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 
 from tdn.assets import DEMO_CHECKPOINT, DEMO_TSN_CHECKPOINT, sample_clips
-from tdn.checkpoint import load_checkpoint
 from tdn.cli.samples import slug
-from tdn.explain import explain
-from tdn.faithfulness import clip_mask, load_mask_for, mask_energy
-from tdn.inference import load_clip_for, predict
-from tdn.synth import CLASSES
+from tdn.inference import predict
+from tdn.interpret.faithfulness import clip_mask, load_mask_for, mask_energy
+from tdn.interpret.gradcam import explain
+from tdn.network.checkpoint import load_checkpoint
+from tdn.training.synth import CLASSES
+from tdn.video.clip import load_clip
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,7 @@ def test_the_demo_classifies_every_shipped_clip(demo):
     clips = sample_clips()
     assert len(clips) >= 5
     for path in clips:
-        pred = predict(model, load_clip_for(path, model, info), info.class_names)
+        pred = predict(model, load_clip(path, spec=info.spec), info.class_names)
         assert slug(info.class_names[pred.top1]) == path.stem, (path.name, pred.topk(3))
 
 
@@ -51,7 +52,7 @@ def test_gradcam_energy_concentrates_on_the_acting_object(demo):
     model, info = demo
     shares, areas = [], []
     for path in sample_clips():
-        clip = load_clip_for(path, model, info)
+        clip = load_clip(path, spec=info.spec)
         ex = explain(model, clip, layer="res4")
         share, area = mask_energy(ex.cam, clip_mask(load_mask_for(path), clip))
         shares.append(share)

@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from appserver import CHROMIUM, CHROMIUM_ARGS, free_port, start_server, stop_server, wait_healthy
+
+from tests.appserver import CHROMIUM, CHROMIUM_ARGS, free_port, start_server, stop_server, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "docs" / "screenshots"
@@ -55,9 +56,9 @@ def _assets(tmp: Path) -> tuple[dict[str, str], list[Path]]:
         return {}, clips
     import torch
 
-    from tdn.checkpoint import save_checkpoint
-    from tdn.model import build_model
-    from tdn.synth import CLASSES, write_dataset
+    from tdn.network.checkpoint import save_checkpoint
+    from tdn.network.model import build_model
+    from tdn.training.synth import CLASSES, write_dataset
 
     torch.manual_seed(0)
     for variant, name in (("tdn", assets.DEMO_CHECKPOINT.name), ("tsn", assets.DEMO_TSN_CHECKPOINT.name)):
@@ -87,7 +88,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list
         stop_server(process)
 
 
-def _wait_for_results(page, clip_name: str, timeout_ms: float) -> None:  # noqa: ANN001
+def _wait_for_results(page, clip_name: str, timeout_ms: float) -> None:
     """Until the top-1 heading and a full heatmap strip for ``clip_name`` are on screen."""
     page.wait_for_function(
         """name => {
@@ -101,7 +102,7 @@ def _wait_for_results(page, clip_name: str, timeout_ms: float) -> None:  # noqa:
     )
 
 
-def _wait_idle(page) -> None:  # noqa: ANN001
+def _wait_idle(page) -> None:
     """Until the script has finished its run (Streamlit's 'running' widget is gone)."""
     page.wait_for_timeout(300)
     page.wait_for_function(
@@ -110,7 +111,7 @@ def _wait_idle(page) -> None:  # noqa: ANN001
     page.wait_for_timeout(500)
 
 
-def _shoot(page, name: str) -> None:  # noqa: ANN001
+def _shoot(page, name: str) -> None:
     page.set_viewport_size({"width": VIEWPORT["width"], "height": SHOT_HEIGHT})
     page.wait_for_timeout(800)
     SHOTS.mkdir(parents=True, exist_ok=True)

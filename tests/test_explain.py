@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from tdn.explain import LAYERS, METHODS, ExplainError, default_layer, explain
-from tdn.export import gif_bytes, grid_image, maps_npz_bytes, overlay, video_bytes
-from tdn.model import build_model
-from tdn.tdmaps import difference_maps
+from tdn.interpret.gradcam import LAYERS, METHODS, ExplainError, default_layer, explain
+from tdn.interpret.render import gif_bytes, grid_image, maps_npz_bytes, overlay, video_bytes
+from tdn.interpret.tdmaps import difference_maps
+from tdn.network.model import build_model
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from pytorch_grad_cam.metrics.cam_mult_image import CamMultImageConfidenceChange
 from pytorch_grad_cam.metrics.road import NoisyLinearImputer
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
 
-from tdn.faithfulness import (
+from tdn.interpret.faithfulness import (
     _impute,
     _linear_fill,
     best_cam,
@@ -26,8 +26,8 @@ from tdn.faithfulness import (
     motion_mask,
     road_scores,
 )
-from tdn.model import build_model
-from tdn.synth import video_codec, write_video
+from tdn.network.model import build_model
+from tdn.training.synth import video_codec, write_video
 from tdn.video import load_clip
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array_wrap__:DeprecationWarning")  # inside pytorch-grad-cam
@@ -147,18 +147,18 @@ def test_road_is_deterministic_and_its_confidence_change_is_pytorch_grad_cams(mo
     cam = np.random.default_rng(3).random((T, 64, 64)).astype(np.float32)
     first = road_scores(model, x, cam, target=4, percentiles=(20, 50))
     assert first == road_scores(model, x, cam, target=4, percentiles=(20, 50))
-    assert set(first) >= {"score", "morf", "lerf", "road", "confidence_change", "morf_mean", "lerf_mean"}
-    assert len(first["morf"]) == len(first["lerf"]) == 2
-    assert first["road"] == pytest.approx((first["lerf_mean"] - first["morf_mean"]) / 2)
+    assert first.summary().keys() == {"score", "morf_mean", "lerf_mean", "road", "confidence_change"}
+    assert len(first.morf) == len(first.lerf) == 2
+    assert first.road == pytest.approx((first.lerf_mean - first.morf_mean) / 2)
     per_channel = np.repeat(cam, 15, axis=0)[None]  # each segment's map over its 15 channels
     expected = CamMultImageConfidenceChange()(x, per_channel, [ClassifierOutputSoftmaxTarget(4)], model)
-    assert first["confidence_change"] == pytest.approx(float(expected[0]), abs=1e-6)
+    assert first.confidence_change == pytest.approx(float(expected[0]), abs=1e-6)
     assert torch.equal(x, _input(2)) and not model.training
 
 
 def test_a_flat_cam_carries_no_ranking_so_road_is_zero(model):
     scores = road_scores(model, _input(4), np.full((T, 64, 64), 0.5, np.float32), target=1, percentiles=(30,))
-    assert scores["morf"] == scores["lerf"] and scores["road"] == 0.0
+    assert scores.morf == scores.lerf and scores.road == 0.0
 
 
 def _write(path: Path, frames: np.ndarray) -> Path:

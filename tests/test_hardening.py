@@ -24,16 +24,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from badinputs import Case, build_corpus
 
 from tdn import assets
-from tdn.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from tdn.explain import METHODS, explain
 from tdn.inference import predict
-from tdn.model import build_model
-from tdn.synth import CLASSES, write_dataset
-from tdn.tdmaps import difference_maps
+from tdn.interpret.gradcam import METHODS, explain
+from tdn.interpret.tdmaps import difference_maps
+from tdn.network.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from tdn.network.model import build_model
+from tdn.training.synth import CLASSES, write_dataset
 from tdn.video import ClipError, load_clip
+from tests.badinputs import Case, build_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 SEGMENTS, SIZE = 4, 64

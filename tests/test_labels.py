@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tdn.labels import LABELS_DIR, LabelError, canonical_dataset, labels_for, load_labels
+from tdn.network.labels import LABELS_DIR, LabelError, canonical_dataset, labels_for, load_labels
 
 
 def test_shipped_lists_have_the_documented_lengths() -> None:

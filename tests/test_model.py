@@ -7,12 +7,12 @@ import collections
 import pytest
 import torch
 import torch.nn.functional as F
-from reference_fill import digest, manifest_entries, reference_input, state_dict_digest
 
-from tdn.checkpoint import load_checkpoint
-from tdn.flops import count_params
-from tdn.model import VARIANTS, build_model, fusion_weights
-from tdn.temporal import TemporalShift
+from tdn.network.checkpoint import load_checkpoint
+from tdn.network.flops import count_params
+from tdn.network.model import VARIANTS, build_model, fusion_weights
+from tdn.network.temporal import TemporalShift
+from tests.reference_fill import digest, manifest_entries, reference_input, state_dict_digest
 
 
 def test_fill_and_input_are_bit_identical_to_the_reference(official_state_dict, reference):

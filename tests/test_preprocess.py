@@ -1,4 +1,4 @@
-"""Spatial preprocessing against PIL/torchvision, and the tensor layout of spec §2.1."""
+"""Spatial preprocessing against PIL/torchvision, and the tensor layout of docs/architecture.md §2.1."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from torchvision import transforms
 
-from tdn import preprocess
+from tdn.video import preprocess
 
 
 def random_frames(n: int, height: int, width: int, seed: int = 0) -> np.ndarray:

@@ -1,11 +1,11 @@
-"""Frame sampling against the official formulas of spec §2.2."""
+"""Frame sampling against the official formulas of docs/architecture.md §2.2."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from tdn import sampling
+from tdn.video import sampling
 
 
 def official_val_indices(n: int, segments: int) -> np.ndarray:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tdn.__main__ import main
-from tdn.synth import (
+from tdn.training.synth import (
     CLASSES,
     HFLIP_LABEL_MAP,
     REVERSE_OF,

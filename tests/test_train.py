@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tdn.checkpoint import load_checkpoint
-from tdn.synth import HFLIP_LABEL_MAP, write_dataset
-from tdn.train import TrainConfig, train
+from tdn.network.checkpoint import load_checkpoint
+from tdn.training.loop import TrainConfig, train
+from tdn.training.synth import HFLIP_LABEL_MAP, write_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,7 +45,7 @@ def _cfg(data: Path, out: Path, **kw) -> TrainConfig:
 
 def test_a_tiny_run_lowers_the_loss_and_saves_a_loadable_checkpoint(tiny_data, tmp_path):
     result = train(_cfg(tiny_data, tmp_path / "run", epochs=10), HFLIP_LABEL_MAP, command="pytest")
-    losses = [row["loss"] for row in result["history"]]
+    losses = [row["loss"] for row in result.history]
     assert len(losses) == 10 and losses[-1] < losses[0] * 0.9, losses
     model, info = load_checkpoint(tmp_path / "run" / "model.safetensors", device="cpu")
     assert info.config.variant == "tdn" and info.input_size == 64 and model.num_segments == 4
@@ -57,10 +57,10 @@ def test_a_tiny_run_lowers_the_loss_and_saves_a_loadable_checkpoint(tiny_data, t
 def test_an_interrupted_run_resumes_from_its_last_epoch(tiny_data, tmp_path):
     out = tmp_path / "run"
     first = train(_cfg(tiny_data, out, epochs=3, max_steps=8), None)  # "interrupted" after 2 epochs' steps
-    assert len(first["history"]) == 2
+    assert len(first.history) == 2
     resumed = train(_cfg(tiny_data, out, epochs=3), None)
-    assert [r["epoch"] for r in resumed["history"]] == [1, 2, 3]
-    assert resumed["history"][:2] == first["history"]
+    assert [r["epoch"] for r in resumed.history] == [1, 2, 3]
+    assert resumed.history[:2] == first.history
 
 
 def test_torchrun_ddp_ranks_agree(tiny_data, tmp_path):

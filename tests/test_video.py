@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from PIL import Image
 from torchvision import transforms
-from videogen import frame_pattern, read_index, write_audio, write_no_frames, write_video
 
-import tdn.video as video
-from tdn import decode, filetypes, isolation, preprocess, sampling
-from tdn.video import Clip, ClipError, load_clip
+import tdn.video.clip as video
+from tdn import filetypes
+from tdn.video import Clip, ClipError, decode, isolation, load_clip, preprocess, sampling
+from tests.videogen import frame_pattern, read_index, write_audio, write_no_frames, write_video
 
 CROP_CODE = 0.5 * 256 / 224  # the index code's share of a 224 centre crop
 
@@ -443,7 +443,7 @@ def test_sniff_names_files_by_content(head: bytes, kind: str, container: str | N
 def test_evaluation_data_is_what_load_clip_gives(lossless: tuple[Path, np.ndarray], tmp_path: Path) -> None:
     import torch
 
-    from tdn.data import VideoClips, read_labels_csv
+    from tdn.training.data import VideoClips, read_labels_csv
 
     path, _ = lossless
     (tmp_path / "labels.csv").write_text(f"file,label_index,label_name\n{path},0,odd\n")

@@ -38,7 +38,7 @@ def stored_results() -> pd.DataFrame | None:
             frames.append(cached.results_file(str(path), path.stat().st_mtime_ns))
         except ResultsError as e:
             show_results_error(e, path.name)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             st.error(f"Cannot read {path.name}: {describe_failure(e)}", icon=":material/error:")
     return pd.concat(frames, ignore_index=True) if frames else None
 
@@ -59,7 +59,7 @@ def uploaded() -> pd.DataFrame | None:
     except ResultsError as e:
         show_results_error(e, file.name)
         return None
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         st.error(f"Cannot read {file.name}: {describe_failure(e)}", icon=":material/error:")
         return None
     st.success(
@@ -141,7 +141,7 @@ def compare_study() -> None:
             path.stat().st_mtime_ns if path.is_file() else 0,
             sidecar.stat().st_mtime_ns if sidecar.is_file() else 0,
         )
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         st.error(f"Cannot read the compare study: {describe_failure(e)}", icon=":material/error:")
         return
     if summary is not None:

@@ -24,24 +24,9 @@ from app.widgets import (
     model_sidebar,
     warn_if_slow,
 )
-from tdn.tdmaps import TDMaps
+from tdn.filetypes import VIDEO_SUFFIXES
+from tdn.interpret.tdmaps import TDMaps
 
-VIDEO_TYPES = [
-    "mp4",
-    "m4v",
-    "mov",
-    "avi",
-    "mkv",
-    "webm",
-    "mpg",
-    "mpeg",
-    "ogv",
-    "3gp",
-    "flv",
-    "wmv",
-    "ts",
-    "gif",
-]
 SOURCE_LABELS = {"sample": "Sample clip", "upload": "Upload", "path": "Server path"}
 PICKER_COLUMNS = 8
 TABS = ["Where it looked", "Temporal differences", "Compare with", "Timings & downloads"]
@@ -64,7 +49,7 @@ def clip_sidebar(config: Settings) -> tuple[str, cached.ClipSource | None, int, 
     if mode == "upload":
         uploaded = sidebar.file_uploader(
             "Video file",
-            type=VIDEO_TYPES,
+            type=sorted(s.lstrip(".") for s in VIDEO_SUFFIXES),
             key="clip_upload",
             help="Any video FFmpeg reads, up to the server's limit.",
         )
@@ -130,7 +115,7 @@ def sample_picker(config: Settings) -> cached.ClipSource | None:
             for column, path in zip(st.columns(PICKER_COLUMNS, gap="small"), row, strict=False):
                 try:
                     column.image(cached.thumbnail(str(path), path.stat().st_mtime_ns), width="stretch")
-                except Exception as e:  # noqa: BLE001 - one unreadable sample must not hide the others
+                except Exception as e:
                     column.caption(f"no preview: {describe_failure(e)}")
                 column.button(
                     sample_label(path),
@@ -221,7 +206,7 @@ def difference_maps(result: Result) -> tuple[TDMaps | None, float | None]:
             return cached.tdm_maps(
                 result.loaded.key, result.clip_key, _loaded=result.loaded, _clip=result.clip
             )
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         st.error(f"No difference maps: {describe_failure(e)}", icon=":material/error:")
         return None, None
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
+
+from tdn.network.checkpoint import CheckpointInfo
+from tdn.network.model import TDN
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,31 +42,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 CARD_LAYERS = ("res5", "res4", "res3", "res2", "stem")  # deepest first
 
 
-def _latency_ms(model: torch.nn.Module, size: int, runs: int = 30) -> float:
-    x = torch.randn(1, model.num_segments * 15, size, size)
-    times = []
-    with torch.inference_mode():
-        for i in range(runs + 3):
-            start = time.perf_counter()
-            model(x)
-            if i >= 3:
-                times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
-
-
-def _faithfulness(model, info, folder: Path, num: int) -> dict:  # noqa: ANN001
+def _faithfulness(model: TDN, info: CheckpointInfo, folder: Path, num: int) -> dict:
     """Mean mask-energy share vs area share per CAM layer, and ROAD, over ``num`` clips of ``folder``."""
-    from tdn.data import read_labels_csv
-    from tdn.explain import default_layer, explain
-    from tdn.faithfulness import clip_mask, load_mask_for, mask_energy, road_scores
-    from tdn.inference import load_clip_for
+    from tdn.interpret.faithfulness import RoadScores, clip_mask, load_mask_for, mask_energy, road_scores
+    from tdn.interpret.gradcam import default_layer, explain
+    from tdn.training.data import read_labels_csv
+    from tdn.video.clip import load_clip
 
     records, _ = read_labels_csv(folder)
     per_layer: dict[str, list[tuple[float, float]]] = {layer: [] for layer in CARD_LAYERS}
     road_layer = default_layer(info.input_size)
     road = []
     for rec in tqdm(records[:num], desc=f"faithfulness {info.name}", leave=False):
-        clip = load_clip_for(rec.path, model, info)
+        clip = load_clip(rec.path, spec=info.spec)
         mask = clip_mask(load_mask_for(rec.path), clip)
         for layer, rows in per_layer.items():
             ex = explain(model, clip, target=rec.label, layer=layer)
@@ -82,19 +71,20 @@ def _faithfulness(model, info, folder: Path, num: int) -> dict:  # noqa: ANN001
             "ratio": float(np.nanmean(share) / area.mean()),
             "clips": len(rows),
         }
-    keys = [k for k in road[0] if isinstance(road[0][k], float | int)]
     out["default_layer"] = road_layer
-    out["road"] = {"layer": road_layer} | {k: float(np.mean([r[k] for r in road])) for k in keys}
+    out["road"] = {"layer": road_layer} | {
+        k: float(np.mean([r.summary()[k] for r in road])) for k in RoadScores.SUMMARY
+    }
     return out
 
 
 def run(args: argparse.Namespace) -> int:
     from tdn.assets import DEMO_CHECKPOINT, DEMO_TSN_CHECKPOINT
-    from tdn.checkpoint import load_checkpoint
-    from tdn.cli.train import synthetic_folder
-    from tdn.data import VideoClips, read_labels_csv
-    from tdn.evaluate import evaluate
-    from tdn.flops import count_gmacs, count_params
+    from tdn.network.checkpoint import load_checkpoint
+    from tdn.network.flops import count_gmacs, count_params, measure_latency
+    from tdn.training.data import VideoClips, read_labels_csv
+    from tdn.training.evaluation import evaluate
+    from tdn.training.synth import synthetic_folder
 
     paths = args.checkpoint or [str(DEMO_CHECKPOINT), str(DEMO_TSN_CHECKPOINT)]
     torch.set_num_threads(torch.get_num_threads())
@@ -114,16 +104,16 @@ def run(args: argparse.Namespace) -> int:
                 "classes": info.class_names,
                 "input_size": info.input_size,
                 "eval": {
-                    "num_videos": metrics["num_videos"],
+                    "num_videos": metrics.num_videos,
                     "seed": args.eval_seed,
-                    "top1": metrics["top1"],
-                    "top5": metrics["top5"],
-                    "confusion": metrics["confusion"],
+                    "top1": metrics.top1,
+                    "top5": metrics.top5,
+                    "confusion": metrics.confusion,
                 },
                 "val_top1_during_training": info.metadata.get("metrics", {}).get("val_top1"),
                 "gmacs": gmacs,
                 "params": count_params(model),
-                "latency_ms": _latency_ms(model, info.input_size),
+                "latency_ms": measure_latency(model, info.input_size, runs=30, warmup=3),
                 "latency_device": f"CPU, {torch.get_num_threads()} threads, {platform.machine()}",
                 "faithfulness": _faithfulness(model, info, folder, args.faith_num),
                 "training": {
@@ -147,11 +137,11 @@ def render(cards: list[dict], args: argparse.Namespace) -> str:
         "# Demo models: TDN and its TSN twin on generated motion clips",
         "",
         "Written by `python -m tdn card` (numbers measured, not typed). Both models share backbone, data, "
-        "recipe and seed; they differ only in the temporal modules (spec §13).",
+        "recipe and seed; they differ only in the temporal modules (docs/architecture.md §13).",
         "",
         "## Task",
         "",
-        f"{len(cards[0]['classes'])} Something-Something-style classes generated by `tdn.synth` "
+        f"{len(cards[0]['classes'])} Something-Something-style classes generated by `tdn.training.synth` "
         "(random shapes, textures, backgrounds, distractors, noise). Every direction-of-motion class has its exact "
         "time reversal as another class, so an order-blind model cannot tell the pair apart.",
         "",

@@ -5,14 +5,19 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif", ".m4v", ".mpg", ".mpeg", ".ogv"}
+from tdn.filetypes import VIDEO_SUFFIXES
+
+if TYPE_CHECKING:
+    from tdn.network.checkpoint import CheckpointInfo
+    from tdn.network.model import TDN
 
 
 def add_cam_arguments(parser: argparse.ArgumentParser, auto_for: str) -> None:
     """``--method`` and ``--layer`` (default "auto": the deepest layer with a map of at least 7x7 for
-    ``auto_for``'s input size, as :func:`tdn.explain.default_layer` picks it)."""
-    from tdn.explain import AUTO_LAYER, LAYERS, METHODS
+    ``auto_for``'s input size, as :func:`tdn.interpret.gradcam.default_layer` picks it)."""
+    from tdn.interpret.gradcam import AUTO_LAYER, LAYERS, METHODS
 
     parser.add_argument("--method", default="gradcam", choices=list(METHODS))
     parser.add_argument(
@@ -34,11 +39,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
 
 
-def load_model(args: argparse.Namespace):  # noqa: ANN201
+def load_model(args: argparse.Namespace) -> tuple[TDN, CheckpointInfo]:
     """(model, info) from the command's model arguments; the demo TDN when no checkpoint is given."""
     from tdn.assets import DEMO_CHECKPOINT
-    from tdn.checkpoint import load_checkpoint
-    from tdn.labels import load_labels
+    from tdn.network.checkpoint import load_checkpoint
+    from tdn.network.labels import load_labels
 
     names = load_labels(args.labels) if args.labels else None
     return load_checkpoint(args.checkpoint or DEMO_CHECKPOINT, args.segments, args.device, class_names=names)
@@ -58,11 +63,11 @@ def report_error(name: str, error: Exception) -> None:
     print(f"error: {name}: {error}", file=sys.stderr)
 
 
-def open_inputs(args: argparse.Namespace):  # noqa: ANN201
+def open_inputs(args: argparse.Namespace) -> tuple[list[Path], TDN, CheckpointInfo] | None:
     """(videos, model, info) for a command's VIDEO_OR_DIR and model arguments, or None after reporting why
     not (the command then exits with 2)."""
-    from tdn.checkpoint import CheckpointError
-    from tdn.labels import LabelError
+    from tdn.network.checkpoint import CheckpointError
+    from tdn.network.labels import LabelError
 
     try:
         videos = list_videos(args.video)

@@ -9,7 +9,7 @@ from tdn.cli.common import add_cam_arguments, report_error
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from tdn.compare import NEUTRALS
+    from tdn.interpret.comparison import NEUTRALS
 
     parser.add_argument("video", metavar="VIDEO")
     parser.add_argument(
@@ -44,10 +44,10 @@ def checkpoint_paths(given: list[str]) -> tuple[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tdn.checkpoint import CheckpointError, load_checkpoint
-    from tdn.compare import compare, write_comparison
-    from tdn.explain import ExplainError
-    from tdn.faithfulness import load_mask_for
+    from tdn.interpret.comparison import compare, write_comparison
+    from tdn.interpret.faithfulness import load_mask_for
+    from tdn.interpret.gradcam import ExplainError
+    from tdn.network.checkpoint import CheckpointError, load_checkpoint
     from tdn.video import ClipError
 
     video = Path(args.video)
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         mask_text = "" if side.mask_energy is None else f", mask energy {side.mask_energy:.2f}"
         top = side.prediction.topk(1)[0]
         print(
-            f"{label} {side.name}: top-1 {top['name']} ({top['prob']:.1%}); target {result.target_name} "
+            f"{label} {side.name}: top-1 {top.name} ({top.prob:.1%}); target {result.target_name} "
             f"p={side.explanation.score:.1%}, motion energy {side.motion_energy:.2f}{mask_text}"
         )
     for note in result.notes:

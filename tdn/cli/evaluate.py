@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from tdn.checkpoint import load_checkpoint
-from tdn.data import VideoClips, read_labels_csv
-from tdn.evaluate import evaluate
+from tdn.network.checkpoint import load_checkpoint
+from tdn.training.data import VideoClips, read_labels_csv
+from tdn.training.evaluation import evaluate
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tdn.assets import DEMO_CHECKPOINT
-    from tdn.cli.train import synthetic_folder
+    from tdn.training.synth import synthetic_folder
 
     model, info = load_checkpoint(args.checkpoint or DEMO_CHECKPOINT, args.segments, args.device)
     size = info.input_size
@@ -34,11 +34,11 @@ def run(args: argparse.Namespace) -> int:
         model, VideoClips(records, model.num_segments, size, train=False), progress=not args.json
     )
     if args.json:
-        print(json.dumps(metrics))
+        print(json.dumps(metrics.to_dict()))
         return 0
     print(f"{info.name} on {len(records)} videos from {folder}")
-    print(f"top-1 {metrics['top1']:.4f}   top-5 {metrics['top5']:.4f}")
+    print(f"top-1 {metrics.top1:.4f}   top-5 {metrics.top5:.4f}")
     print("confusion (rows: true class, columns: predicted)")
-    for i, row in enumerate(metrics["confusion"]):
+    for i, row in enumerate(metrics.confusion):
         print(f"{i:>3} {' '.join(f'{v:>4}' for v in row)}  {info.class_names[i]}")
     return 0

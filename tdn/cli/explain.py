@@ -20,11 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tdn.explain import ExplainError, explain
-    from tdn.export import write_explanation
-    from tdn.inference import load_clip_for
-    from tdn.tdmaps import difference_maps
-    from tdn.video import ClipError
+    from tdn.interpret.gradcam import ExplainError, explain
+    from tdn.interpret.render import write_explanation
+    from tdn.interpret.tdmaps import difference_maps
+    from tdn.video.clip import ClipError, load_clip
 
     opened = open_inputs(args)
     if opened is None:
@@ -35,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     for path in tqdm(videos, desc="explain", disable=not batch, unit="video"):
         out = Path(args.out) / path.stem if batch else Path(args.out)
         try:
-            clip = load_clip_for(path, model, info)
+            clip = load_clip(path, spec=info.spec)
             ex = explain(model, clip, args.target, args.method, args.layer, class_names=info.class_names)
         except (ClipError, ExplainError) as e:
             failures += 1

@@ -21,8 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tdn.inference import load_clip_for, predict
-    from tdn.video import ClipError
+    from tdn.inference import predict
+    from tdn.video.clip import ClipError, load_clip
 
     opened = open_inputs(args)
     if opened is None:
@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     for path in tqdm(videos, desc="predict", disable=len(videos) == 1, unit="video"):
         start = time.perf_counter()
         try:
-            clip = load_clip_for(path, model, info, crops=args.crops, clips=args.clips)
+            clip = load_clip(path, spec=info.spec, crops=args.crops, clips=args.clips)
         except ClipError as e:
             failures += 1
             report_error(str(path), e)
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
                 json.dumps(
                     {
                         "file": str(path),
-                        "topk": top,
+                        "topk": [t.to_dict() for t in top],
                         "frame_indices": clip.frame_indices.tolist(),
                         "timings_ms": timings,
                         "model": info.name,
@@ -61,5 +61,5 @@ def run(args: argparse.Namespace) -> int:
                 f"{path}  ({clip.num_views} view(s), {info.name} on {info.device}, {timings['total']:.0f} ms)"
             )
             for row in top:
-                print(f"  {row['prob']:7.2%}  {row['index']:>4}  {row['name']}")
+                print(f"  {row.prob:7.2%}  {row.index:>4}  {row.name}")
     return 1 if failures else 0

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from tdn.checkpoint import resolve_device
-from tdn.flops import profile_model
-from tdn.model import ARCHS, VARIANTS, build_model
+from tdn.network.checkpoint import resolve_device
+from tdn.network.flops import profile_model
+from tdn.network.model import ARCHS, VARIANTS, build_model
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

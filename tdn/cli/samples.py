@@ -41,7 +41,7 @@ def slug(name: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from tdn.synth import generate_clip, video_codec, write_video
+    from tdn.training.synth import generate_clip, video_codec, write_video
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from tdn.synth import CLASSES, video_codec, write_dataset
+from tdn.training.synth import CLASSES, video_codec, write_dataset
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -8,10 +8,9 @@ import os
 import shlex
 import sys
 from dataclasses import fields
-from pathlib import Path
 
-from tdn.model import ARCHS, VARIANTS
-from tdn.train import TrainConfig, train
+from tdn.network.model import ARCHS, VARIANTS
+from tdn.training.loop import TrainConfig, train
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,25 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-hflip", dest="hflip", action="store_false")
 
 
-def synthetic_folder(cache: str, num: int, seed: int, size: int, frames: int) -> str:
-    """Generate (once, on rank 0) and return the cached folder of ``num`` clips."""
-    from tdn.synth import write_dataset
-
-    folder = Path(cache) / f"synth_n{num}_s{seed}_{size}px_{frames}f"
-    done = folder / "labels.csv"
-    rank = int(os.environ.get("RANK", "0"))
-    if not done.exists() and rank == 0:
-        write_dataset(folder, num, seed, size, frames)
-    elif not done.exists():
-        import time
-
-        while not done.exists():  # other ranks wait for rank 0's generation
-            time.sleep(1)
-    return str(folder)
-
-
 def run(args: argparse.Namespace) -> int:
-    from tdn.synth import HFLIP_LABEL_MAP
+    from tdn.training.synth import HFLIP_LABEL_MAP, synthetic_folder
 
     data = args.data or synthetic_folder(
         args.cache, args.synthetic, args.synth_seed, args.synth_size, args.synth_frames
@@ -118,7 +100,5 @@ def run(args: argparse.Namespace) -> int:
     hflip = HFLIP_LABEL_MAP if args.synthetic or "synth" in data else None
     result = train(cfg, hflip, command="python -m tdn train " + shlex.join(sys.argv[2:]))
     if int(os.environ.get("RANK", "0")) == 0:
-        print(
-            json.dumps({"out": args.out, **result["history"][-1]} if result["history"] else {"out": args.out})
-        )
+        print(json.dumps({"out": args.out, **result.history[-1]} if result.history else {"out": args.out}))
     return 0

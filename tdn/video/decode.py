@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from tdn.preprocess import Box
+from tdn.video.preprocess import Box
 
 if TYPE_CHECKING:
     import av
@@ -209,9 +209,8 @@ class PyAVReader(FrameReader):
         with av.open(self._path) as container:
             stream = container.streams.video[0]
             # With non-reference frames skipped, FFmpeg's frame threads gain nothing over one thread
-            # (measured: 116 vs 124 ms for the refs of a 300-frame 720p H.264 clip), and they keep both
-            # cores busy while the pool converts and resizes; slice threads split frames coded as several
-            # slices (76 vs 132 ms on a two-slice clip). The plain pass decodes everything: frame threads.
+            # (bench_decode), and they keep both cores busy while the pool converts and resizes; slice
+            # threads split frames coded as several slices. The plain pass decodes everything: frame threads.
             skip = fast and stream.codec_context.name in NONREF_SKIP_CODECS
             stream.thread_type = "SLICE" if skip else "AUTO"
             decoded: Iterator[av.VideoFrame] | None = None
@@ -245,7 +244,7 @@ class PyAVReader(FrameReader):
         With ``size``, swscale also scales the frame (bilinear, its filter widened when downscaling)
         instead of PIL after it. swscale runs without the GIL, so the caller's threads convert frames in
         parallel; each conversion is told to use one thread (swscale's own threads only add contention
-        there: 0.45 against 1.6 ms of CPU per 720p frame, same pixels)."""
+        there, for the same pixels)."""
         if self._scale is None:
             rgb = raw.reformat(format="rgb24", threads=1)
         else:

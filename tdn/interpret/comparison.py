@@ -3,7 +3,7 @@
 :func:`compare` runs both models on the same view of the same frames and explains the same target class
 with each, so the two heatmap strips line up segment by segment. Next to each map it puts three numbers a
 reader can check: where the map's energy sits (on the moving pixels, on the object when a mask is known;
-see :mod:`tdn.faithfulness`) and how much each segment matters to the model (:func:`segment_importance`).
+see :mod:`tdn.interpret.faithfulness`) and how much each segment matters to the model (:func:`segment_importance`).
 
 **Segment importance.** Segment t is *neutralised* and the drop of the target's probability is measured.
 The "static" neutraliser replaces the 5 frames of snippet t by 5 copies of its centre frame: its motion
@@ -25,14 +25,16 @@ from typing import BinaryIO
 import numpy as np
 import torch
 
-from tdn.checkpoint import CheckpointInfo
-from tdn.explain import Explanation, explain, layer_for, resize_maps
-from tdn.export import colorize_signed, overlay, png_bytes
-from tdn.faithfulness import clip_mask, mask_energy, motion_energy
-from tdn.inference import Prediction, load_clip_for, predict
-from tdn.model import CENTRE_FRAME, CHANNELS_PER_SEGMENT, FRAMES_PER_SNIPPET, TDN
-from tdn.runtime import model_lock
+from tdn.contract import CENTRE_FRAME, CHANNELS_PER_SEGMENT, FRAMES_PER_SNIPPET
+from tdn.inference import Prediction, predict
+from tdn.interpret.faithfulness import clip_mask, mask_energy, motion_energy
+from tdn.interpret.gradcam import Explanation, explain, layer_for, resize_maps
+from tdn.interpret.render import colorize_signed, overlay, png_bytes
+from tdn.network.checkpoint import CheckpointInfo
+from tdn.network.model import TDN
+from tdn.network.runtime import eval_mode, model_lock
 from tdn.video import Clip
+from tdn.video.clip import load_clip
 
 NEUTRALS = ("static", "neighbour")
 Source = Clip | str | Path | bytes | BinaryIO
@@ -95,40 +97,30 @@ def segment_importance(model: TDN, x: torch.Tensor, target: int, neutral: str = 
             edited[s, s] = snippets[s - 1 if s > 0 else 1]
     batch = torch.cat([x.detach().reshape(1, t * CHANNELS_PER_SEGMENT, h, w), edited.reshape(t, -1, h, w)])
     device = next(model.parameters()).device
-    with model_lock(model), torch.inference_mode():
-        was_training = model.training
-        model.eval()
-        try:
-            probs = model(batch.to(device)).float().softmax(-1)[:, target].cpu()
-        finally:
-            model.train(was_training)
+    with model_lock(model), torch.inference_mode(), eval_mode(model):
+        probs = model(batch.to(device)).float().softmax(-1)[:, target].cpu()
     return (probs[0] - probs[1:]).numpy().astype(np.float32)
-
-
-def _geometry(info: CheckpointInfo) -> tuple[int, int]:
-    return info.input_size, info.scale_size
 
 
 def _clips_for(
     clip: Source, a: tuple[TDN, CheckpointInfo], b: tuple[TDN, CheckpointInfo]
 ) -> tuple[Clip, Clip, list[str]]:
     """(clip for A, clip for B, notes): one decode when the models want the same input geometry."""
-    (model_a, info_a), (model_b, info_b) = a, b
-    same = _geometry(info_a) == _geometry(info_b)
+    (_, info_a), (_, info_b) = a, b
+    same = info_a.spec == info_b.spec
     if isinstance(clip, Clip):
         if not same:
             raise ValueError(
-                f"model B expects {info_b.input_size} px crops of {info_b.scale_size} px frames, model A "
-                f"{info_a.input_size} of {info_a.scale_size}: pass the video itself so it can be decoded "
-                "for each model"
+                f"model B expects {info_b.spec.describe()}, model A {info_a.spec.describe()}: pass the "
+                "video itself so it can be decoded for each model"
             )
         return clip, clip, []
     if hasattr(clip, "read"):  # a file object can be read only once; both decodes need its bytes
         clip = clip.read()
-    clip_a = load_clip_for(clip, model_a, info_a)
+    clip_a = load_clip(clip, spec=info_a.spec)
     if same:
         return clip_a, clip_a, []
-    clip_b = load_clip_for(clip, model_b, info_b)
+    clip_b = load_clip(clip, spec=info_b.spec)
     if not np.array_equal(clip_a.frame_indices, clip_b.frame_indices):
         raise RuntimeError("the two decodes sampled different frames; cannot compare them")
     note = (
@@ -181,8 +173,8 @@ def compare(
     ``clip``: a ``tdn.Clip`` (used as decoded, for both models; they must then want the same input size)
     or the video itself (path, bytes or file object), decoded for A and, when B wants another input size,
     again for B with the same frame indices (``Comparison.notes`` says so). ``target``: default A's top-1.
-    ``mask``: the source video's object mask (F, H, W), as :func:`tdn.faithfulness.load_mask_for` returns
-    it; it is aligned with each model's view by :func:`tdn.faithfulness.clip_mask`.
+    ``mask``: the source video's object mask (F, H, W), as :func:`tdn.interpret.faithfulness.load_mask_for` returns
+    it; it is aligned with each model's view by :func:`tdn.interpret.faithfulness.clip_mask`.
     """
     (model_a, info_a), (model_b, info_b) = a, b
     layer = layer_for(layer, info_a.input_size)  # "auto": model A's default, for both sides
@@ -261,7 +253,7 @@ def side_record(side: ModelSide, k: int = 5) -> dict:
     """JSON-ready summary of one side; the mask keys appear only when a mask was given."""
     record = {
         "name": side.name,
-        "topk": side.prediction.topk(k),
+        "topk": [t.to_dict() for t in side.prediction.topk(k)],
         "target_prob": side.explanation.score,
         "motion_energy": _number(side.motion_energy),
         "segment_importance": [float(v) for v in side.segment_importance],

@@ -1,7 +1,7 @@
 """Parameter and multiply-add counts, per stage, with torch's FlopCounterMode.
 
 FlopCounterMode counts 2 FLOPs per multiply-add (conv and matmul only); the paper's "FLOPs" are
-multiply-adds, so everything here is reported as MACs = FLOPs / 2 (spec §8).
+multiply-adds, so everything here is reported as MACs = FLOPs / 2 (docs/architecture.md §8).
 """
 
 from __future__ import annotations
@@ -9,24 +9,16 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from tdn.model import CHANNELS_PER_SEGMENT, TDN
-from tdn.temporal import TemporalShift
-
-# user-facing stage name -> module path prefixes inside TDN (official attribute names)
-STAGES: dict[str, tuple[str, ...]] = {
-    "stem (RGB conv1)": ("base_model.conv1",),
-    "S-TDM stem (conv1_5)": ("base_model.conv1_5",),
-    "S-TDM res2 (resnext_layer1)": ("base_model.resnext_layer1",),
-    "res2 (layer1)": ("base_model.layer1_bak",),
-    "res3 (layer2)": ("base_model.layer2_bak",),
-    "res4 (layer3)": ("base_model.layer3_bak",),
-    "res5 (layer4)": ("base_model.layer4_bak",),
-    "classifier (new_fc)": ("new_fc",),
-}
+from tdn.contract import CHANNELS_PER_SEGMENT
+from tdn.network.model import TDN
+from tdn.network.runtime import eval_mode
+from tdn.network.temporal import TemporalShift
+from tdn.util import ms_since
 
 
 @dataclass
@@ -50,8 +42,17 @@ def count_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def count_gmacs(model: TDN, size: int = 224) -> tuple[float, dict[str, float], float, float]:
-    """Total GMACs of one view at ``size``², the per-stage split, and the L-TDM and shift totals."""
+class MacCount(NamedTuple):
+    """GMACs of one view: the total, the split by stage label, and the L-TDM and shift shares."""
+
+    total: float
+    stages: dict[str, float]
+    ltdm: float
+    shift: float
+
+
+def count_gmacs(model: TDN, size: int = 224) -> MacCount:
+    """Multiply-adds of one forward of batch 1 at ``size``², in GMACs."""
     t = model.num_segments
     device = next(model.parameters()).device
     x = torch.zeros(1, t * CHANNELS_PER_SEGMENT, size, size, device=device)
@@ -65,13 +66,10 @@ def count_gmacs(model: TDN, size: int = 224) -> tuple[float, dict[str, float], f
         for name, module in model.named_modules()
         if isinstance(module, TemporalShift)
     ]
-    was_training = model.training
-    model.eval()
     try:
-        with FlopCounterMode(display=False) as counter, torch.no_grad():
+        with FlopCounterMode(display=False) as counter, torch.no_grad(), eval_mode(model):
             model(x)
     finally:
-        model.train(was_training)
         for h in handles:
             h.remove()
     per_module = {
@@ -81,11 +79,11 @@ def count_gmacs(model: TDN, size: int = 224) -> tuple[float, dict[str, float], f
         for prefix in _prefixes(name):
             per_module[prefix] = per_module.get(prefix, 0) + 2 * macs
     total = counter.get_total_flops() / 2e9 + sum(shift_macs.values()) / 1e9
-    stages = {stage: sum(per_module.get(p, 0) for p in prefixes) / 2e9 for stage, prefixes in STAGES.items()}
+    stages = {s.label: sum(per_module.get(p, 0) for p in s.macs_of) / 2e9 for s in model.stages}
     stages = {k: v for k, v in stages.items() if v > 0}
     ltdm = sum(v for k, v in per_module.items() if k.endswith(".mse")) / 2e9
     shift = sum(shift_macs.values()) / 1e9
-    return total, stages, ltdm, shift
+    return MacCount(total, stages, ltdm, shift)
 
 
 def _prefixes(name: str) -> list[str]:
@@ -99,17 +97,17 @@ def measure_latency(model: TDN, size: int = 224, batch: int = 1, runs: int = 5, 
     """Median wall-clock milliseconds of one eval forward on the model's device."""
     device = next(model.parameters()).device
     x = torch.randn(batch, model.num_segments * CHANNELS_PER_SEGMENT, size, size, device=device)
-    model.eval()
     times = []
-    for i in range(warmup + runs):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        model(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        if i >= warmup:
-            times.append((time.perf_counter() - start) * 1000)
+    with torch.inference_mode(), eval_mode(model):
+        for i in range(warmup + runs):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            model(x)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            if i >= warmup:
+                times.append(ms_since(start))
     return statistics.median(times)
 
 

@@ -21,6 +21,7 @@ outside the mask. :func:`clip_mask` brings a source-video mask into a decoded cl
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -32,10 +33,10 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
 from scipy.sparse import csc_matrix
 from scipy.sparse.linalg import spsolve
 
-from tdn import preprocess
-from tdn.model import CHANNELS_PER_SEGMENT, TDN
-from tdn.runtime import model_lock
-from tdn.video import Clip
+from tdn.contract import CENTRE_FRAME, CHANNELS_PER_SEGMENT
+from tdn.network.model import TDN
+from tdn.network.runtime import eval_mode, model_lock
+from tdn.video import Clip, preprocess
 
 ROAD_PERCENTILES = (10, 20, 30, 40, 50)
 # The imputation noise and the order among equal CAM values are seeded: the same input gives the same score.
@@ -170,6 +171,28 @@ def _impute(x: torch.Tensor, keep: np.ndarray, seed: int = ROAD_SEED) -> torch.T
     return out
 
 
+@dataclass(frozen=True)
+class RoadScores:
+    """ROAD of one CAM: the target's probability ``score`` on the clean view, its change when the most
+    (``morf``) or least (``lerf``) relevant pixels are removed at each percentile, their means, ``road``
+    = (LeRF − MoRF)/2 (higher is more faithful) and ``confidence_change`` under the CAM-times-input copy."""
+
+    score: float
+    percentiles: list[float]
+    morf: list[float]
+    lerf: list[float]
+    morf_mean: float
+    lerf_mean: float
+    road: float
+    confidence_change: float
+
+    SUMMARY = ("score", "morf_mean", "lerf_mean", "road", "confidence_change")
+
+    def summary(self) -> dict[str, float]:
+        """The scalar figures, for tables."""
+        return {k: float(getattr(self, k)) for k in self.SUMMARY}
+
+
 def road_scores(
     model: TDN,
     x: torch.Tensor,
@@ -222,28 +245,23 @@ def road_scores(
     score = ClassifierOutputSoftmaxTarget(target)
     device = next(model.parameters()).device
     probs = []
-    with model_lock(model), torch.inference_mode():
-        was_training = model.training
-        model.eval()
-        try:
-            for start in range(0, len(copies), ROAD_BATCH):
-                logits = model(torch.stack(copies[start : start + ROAD_BATCH]).to(device)).float().cpu()
-                probs += [float(score(row)) for row in logits]
-        finally:
-            model.train(was_training)
+    with model_lock(model), torch.inference_mode(), eval_mode(model):
+        for start in range(0, len(copies), ROAD_BATCH):
+            logits = model(torch.stack(copies[start : start + ROAD_BATCH]).to(device)).float().cpu()
+            probs += [float(score(row)) for row in logits]
     base, n = probs[0], len(percentiles)
     morf = [p - base for p in probs[1 : 1 + n]]
     lerf = [p - base for p in probs[1 + n : 1 + 2 * n]]
-    return {
-        "score": base,
-        "percentiles": list(percentiles),
-        "morf": morf,
-        "lerf": lerf,
-        "morf_mean": float(np.mean(morf)),
-        "lerf_mean": float(np.mean(lerf)),
-        "road": float((np.mean(lerf) - np.mean(morf)) / 2),
-        "confidence_change": probs[-1] - base,
-    }
+    return RoadScores(
+        score=base,
+        percentiles=list(percentiles),
+        morf=morf,
+        lerf=lerf,
+        morf_mean=float(np.mean(morf)),
+        lerf_mean=float(np.mean(lerf)),
+        road=float((np.mean(lerf) - np.mean(morf)) / 2),
+        confidence_change=probs[-1] - base,
+    )
 
 
 # ------------------------------------------------------------------------------------------- masks
@@ -252,7 +270,7 @@ def road_scores(
 def clip_mask(mask_frames: np.ndarray, clip: Clip, view: int = 0) -> np.ndarray:
     """A source-video mask (F, H, W) → (T, S, S) bool aligned with the centre frames of ``clip``'s view.
 
-    The mask frames at ``clip.frame_indices[view][:, 2]`` go through the clip's own geometry: the short-side
+    The mask frames at ``clip.frame_indices[view][:, CENTRE_FRAME]`` go through the clip's own geometry: the short-side
     resize to ``clip.scaled_size`` (the same PIL bilinear resize as the pixels, on 0/255, then kept where at
     least half covered, the rule the synthetic masks use) and the view's crop box.
     """
@@ -264,7 +282,7 @@ def clip_mask(mask_frames: np.ndarray, clip: Clip, view: int = 0) -> np.ndarray:
             f"mask frames are {mask_frames.shape[2]}x{mask_frames.shape[1]} but the video is "
             f"{clip.width}x{clip.height}"
         )
-    indices = np.asarray(clip.frame_indices[view])[:, 2]
+    indices = np.asarray(clip.frame_indices[view])[:, CENTRE_FRAME]
     if indices.max() >= len(mask_frames):
         raise ValueError(f"the mask has {len(mask_frames)} frames; the clip uses frame {int(indices.max())}")
     box = clip.crop_boxes[view % clip.crops]

@@ -25,10 +25,11 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
-from tdn.checkpoint import save_checkpoint
-from tdn.data import VideoClips, read_labels_csv
-from tdn.evaluate import evaluate
-from tdn.model import TDN, build_model
+from tdn.network.checkpoint import save_checkpoint
+from tdn.network.model import TDN, build_model
+from tdn.training.data import VideoClips, read_labels_csv
+from tdn.training.evaluation import evaluate
+from tdn.util import atomic_path
 
 
 @dataclass
@@ -84,9 +85,8 @@ def _distributed() -> tuple[int, int, bool]:
 
 
 def _atomic_torch_save(obj: dict, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _schedule(total_steps: int, warmup_steps: int):
@@ -109,9 +109,19 @@ def param_digest(model: nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class TrainResult:
+    """What a run did: one ``history`` row per epoch (loss, learning rate, validation accuracy), the
+    training time and the number of ranks."""
+
+    history: list[dict]
+    train_time_s: float
+    world_size: int
+
+
 def train(
     cfg: TrainConfig, hflip_label_map: dict[int, int] | None = None, command: str | None = None
-) -> dict:
+) -> TrainResult:
     """Run (or resume) training; returns the final metrics. Writes ``out/model.safetensors``."""
     rank, world, owns_group = _distributed()
     commit = git_commit()  # the code the run started from
@@ -128,7 +138,7 @@ def train(
         cfg.arch, cfg.segments, len(class_names), cfg.variant, width=cfg.width, **cfg.model_options
     ).to(device)
     if cfg.init_from:
-        from tdn.checkpoint import load_checkpoint
+        from tdn.network.checkpoint import load_checkpoint
 
         source, _ = load_checkpoint(cfg.init_from, device="cpu")
         model.load_state_dict(source.state_dict())
@@ -201,7 +211,7 @@ def train(
             metrics = evaluate(
                 model, VideoClips(val_records, cfg.segments, cfg.size, train=False), progress=False
             )
-            row.update(val_top1=metrics["top1"], val_top5=metrics["top5"])
+            row.update(val_top1=metrics.top1, val_top5=metrics.top5)
         history.append(row)
         if rank == 0:
             print(json.dumps(row), file=sys.stderr)
@@ -218,7 +228,7 @@ def train(
             )
         if cfg.max_steps is not None and step >= cfg.max_steps:
             break
-    result = {"history": history, "train_time_s": elapsed, "world_size": world}
+    result = TrainResult(history=history, train_time_s=elapsed, world_size=world)
     if world > 1:
         (out / f"rank{rank}.json").write_text(
             json.dumps({"rank": rank, "digest": param_digest(model), "step": step})

@@ -1,4 +1,4 @@
-"""Pixels to tensor: the official TDN test-time preprocessing (spec §2.1 and §2.3).
+"""Pixels to tensor: the official TDN test-time preprocessing (docs/architecture.md §2.1 and §2.3).
 
 The one place that knows the normalisation constants. Frames are uint8 RGB arrays ``(..., H, W, 3)``.
 The spatial steps reproduce the official PIL + torchvision pipeline exactly:
@@ -14,17 +14,13 @@ The spatial steps reproduce the official PIL + torchvision pipeline exactly:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 import torch
 from PIL import Image
 
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
-
-SCALE_SIZE = 256
-CROP_SIZE = 224
-FRAMES_PER_SNIPPET = 5
+from tdn.contract import CROP_SIZE, FRAMES_PER_SNIPPET, IMAGENET_MEAN, IMAGENET_STD, SCALE_SIZE
 
 Box = tuple[int, int, int, int]
 """A crop rectangle ``(x0, y0, x1, y1)`` in pixels, end-exclusive."""
@@ -74,7 +70,7 @@ def center_crop_box(width: int, height: int, size: int = CROP_SIZE) -> Box:
 
 
 def three_crop_boxes(width: int, height: int, size: int = SCALE_SIZE) -> list[Box]:
-    """The official full-resolution three crops: left, right, centre (spec §2.3).
+    """The official full-resolution three crops: left, right, centre (docs/architecture.md §2.3).
 
     Offsets are x = 0, 4*step, 2*step with step = (W - size) // 4 and y = 2 * ((H - size) // 4). On a
     portrait frame (W == size) the three crops coincide, as in the official code.
@@ -110,7 +106,8 @@ def _channel_constants(values: Sequence[float], repeats: int) -> torch.Tensor:
     return torch.tensor(list(values) * repeats, dtype=torch.float32).view(-1, 1, 1)
 
 
-def _normalisation_table() -> np.ndarray:
+@lru_cache(maxsize=8)
+def _normalisation_table(mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
     """(3, 256) float32: every uint8 value of each colour after ``/255``, ``-mean``, ``/std``.
 
     Computed with the same float32 torch operations as the official ``ToTorchFormatTensor`` +
@@ -118,32 +115,34 @@ def _normalisation_table() -> np.ndarray:
     bit-identical results in one pass instead of five.
     """
     values = torch.arange(256, dtype=torch.uint8).view(1, 1, 256).expand(3, 1, 256).float().div(255)
-    table = values.sub(_channel_constants(IMAGENET_MEAN, 1)).div(_channel_constants(IMAGENET_STD, 1))
+    table = values.sub(_channel_constants(mean, 1)).div(_channel_constants(std, 1))
     return table[:, 0, :].numpy().copy()
 
 
-_NORMALISED = _normalisation_table()
-
-
-def to_model_input(frames: np.ndarray) -> torch.Tensor:
-    """(T, 5, h, w, 3) uint8 snippets to the network input (1, T*15, h, w) float32 (spec §2.1).
+def to_model_input(
+    frames: np.ndarray, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
+) -> torch.Tensor:
+    """(T, 5, h, w, 3) uint8 snippets to the network input (1, T*15, h, w) float32 (docs/architecture.md §2.1).
 
     Channel ``s*15 + f*3 + c`` holds colour c (RGB) of frame f of segment s, scaled to [0, 1] and
-    normalised with the ImageNet mean and std: bit-identical to the official per-channel
+    normalised with ``mean`` and ``std`` (ImageNet's unless a checkpoint says otherwise): bit-identical to the official per-channel
     ``float().div(255)`` then ``sub_(mean).div_(std)``.
     """
     if frames.ndim != 5 or frames.shape[1] != FRAMES_PER_SNIPPET or frames.shape[-1] != 3:
-        raise ValueError(f"expected (T, 5, h, w, 3) frames, got shape {frames.shape}")
+        raise ValueError(f"expected (T, {FRAMES_PER_SNIPPET}, h, w, 3) frames, got shape {frames.shape}")
     if frames.dtype != np.uint8:
         raise ValueError(f"expected uint8 frames, got {frames.dtype}")
     segments, _, height, width, _ = frames.shape
     out = np.empty((segments, FRAMES_PER_SNIPPET, 3, height, width), dtype=np.float32)
+    table = _normalisation_table(tuple(mean), tuple(std))
     for colour in range(3):
-        np.take(_NORMALISED[colour], frames[..., colour], out=out[:, :, colour], mode="clip")
+        np.take(table[colour], frames[..., colour], out=out[:, :, colour], mode="clip")
     return torch.from_numpy(out).view(1, segments * FRAMES_PER_SNIPPET * 3, height, width)
 
 
-def denormalize(inputs: torch.Tensor) -> np.ndarray:
+def denormalize(
+    inputs: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
+) -> np.ndarray:
     """Invert :func:`to_model_input` for display: (1, T*15, h, w) or (T*15, h, w) to (T, 5, h, w, 3) uint8."""
     x = inputs.detach().to("cpu", torch.float32)
     if x.ndim == 4:
@@ -154,7 +153,7 @@ def denormalize(inputs: torch.Tensor) -> np.ndarray:
         raise ValueError(f"expected (T*15, h, w) channels, got shape {tuple(x.shape)}")
     channels, height, width = x.shape
     repeats = channels // 3
-    x = x * _channel_constants(IMAGENET_STD, repeats) + _channel_constants(IMAGENET_MEAN, repeats)
+    x = x * _channel_constants(std, repeats) + _channel_constants(mean, repeats)
     pixels = (x * 255).round_().clamp_(0, 255).to(torch.uint8)
     segments = channels // (FRAMES_PER_SNIPPET * 3)
     return pixels.view(segments, FRAMES_PER_SNIPPET, 3, height, width).permute(0, 1, 3, 4, 2).numpy().copy()

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tdn.resize import nearest_resize
+from tdn.network.upsample import nearest_resize
 
 
 def _split_time(x: torch.Tensor, num_segments: int) -> torch.Tensor:
@@ -26,7 +26,7 @@ def _split_time(x: torch.Tensor, num_segments: int) -> torch.Tensor:
 class LongTermTDM(nn.Module):
     """L-TDM (official ``mSEModule``): a bidirectional, multi-scale cross-segment difference excitation.
 
-    ``forward(x) = x + x * Y`` with ``Y = (G_forward + G_backward) / 2`` in (-0.5, 0.5) (spec §5).
+    ``forward(x) = x + x * Y`` with ``Y = (G_forward + G_backward) / 2`` in (-0.5, 0.5) (docs/architecture.md §5).
     """
 
     def __init__(self, channels: int, num_segments: int, reduction: int = 16) -> None:
@@ -49,7 +49,7 @@ class LongTermTDM(nn.Module):
         c_hat = self.conv2(b)
         b5 = _split_time(b, self.num_segments)
         c5 = _split_time(c_hat, self.num_segments)
-        # The depthwise conv is applied to the neighbour, never to the current segment (spec §5.3).
+        # The depthwise conv is applied to the neighbour, never to the current segment (docs/architecture.md §5.3).
         d_fwd = F.pad(c5[:, 1:] - b5[:, :-1], (0, 0, 0, 0, 0, 0, 0, 1))
         d_bwd = F.pad(c5[:, :-1] - b5[:, 1:], (0, 0, 0, 0, 0, 0, 1, 0))
         return d_fwd.flatten(0, 1), d_bwd.flatten(0, 1)
@@ -81,7 +81,7 @@ class LongTermTDM(nn.Module):
 
 
 class TemporalShift(nn.Module):
-    """Learnable temporal shift: a depthwise kernel-3 convolution along the segment axis (spec §5).
+    """Learnable temporal shift: a depthwise kernel-3 convolution along the segment axis (docs/architecture.md §5).
 
     The weight keeps the official Conv1d layout ``[C, 1, 3]`` (taps for t-1, t, t+1), but the forward
     runs as three scaled slices on the (N, T, C, H, W) view instead of permuting to (N·H·W, C, T):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-LABELS_DIR = Path(__file__).resolve().parent.parent / "assets" / "labels"
+from tdn.assets import LABELS as LABELS_DIR
 
 LABEL_FILES: dict[str, str] = {
     "kinetics400": "kinetics400.txt",

@@ -11,8 +11,8 @@ import numpy as np
 from PIL import Image
 from pytorch_grad_cam.utils.image import show_cam_on_image
 
-from tdn.explain import Explanation, resize_maps
-from tdn.tdmaps import TDMaps
+from tdn.interpret.gradcam import Explanation, resize_maps
+from tdn.interpret.tdmaps import TDMaps
 
 
 def overlay(frames: np.ndarray, cam: np.ndarray, opacity: float = 0.5) -> np.ndarray:

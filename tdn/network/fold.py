@@ -14,9 +14,9 @@ import copy
 import torch
 from torch import nn
 
-from tdn.backbone import BasicBlock, Bottleneck
-from tdn.model import TDN
-from tdn.temporal import LongTermTDM
+from tdn.network.backbone import BasicBlock, Bottleneck
+from tdn.network.model import TDN
+from tdn.network.temporal import LongTermTDM
 
 
 @torch.no_grad()

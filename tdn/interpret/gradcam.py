@@ -27,16 +27,21 @@ from pytorch_grad_cam import EigenCAM, GradCAM, GradCAMPlusPlus, HiResCAM, Layer
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
-from tdn.model import TDN
-from tdn.runtime import model_lock
+from tdn.contract import CENTRE_FRAME
+from tdn.network.model import TDN, Stage, TDNConfig, stage_table
+from tdn.network.runtime import eval_mode, model_lock
+from tdn.video.clip import Clip
 
 
 class _RawScale:
     """Mixin: keep each CAM's raw (ReLU'd) values at feature resolution instead of scaling per image."""
 
-    def compute_cam_per_layer(self, input_tensor, targets, eigen_smooth):  # noqa: ANN001, ANN201
-        acts = [a.cpu().numpy() for a in self.activations_and_grads.activations]
-        grads = [g.cpu().numpy() for g in self.activations_and_grads.gradients]
+    def compute_cam_per_layer(
+        self, input_tensor: torch.Tensor, targets: list | None, eigen_smooth: bool
+    ) -> list[np.ndarray]:
+        # float32 before NumPy: activations may be bf16 under autocast, which NumPy cannot hold.
+        acts = [a.float().cpu().numpy() for a in self.activations_and_grads.activations]
+        grads = [g.float().cpu().numpy() for g in self.activations_and_grads.gradients]
         cams = []
         for i, layer in enumerate(self.target_layers):
             cam = self.get_cam_image(
@@ -45,7 +50,7 @@ class _RawScale:
             cams.append(np.maximum(cam, 0)[:, None])
         return cams
 
-    def aggregate_multi_layers(self, cam_per_target_layer):  # noqa: ANN001, ANN201
+    def aggregate_multi_layers(self, cam_per_target_layer: list[np.ndarray]) -> np.ndarray:
         return np.concatenate(cam_per_target_layer, axis=1).mean(axis=1)
 
 
@@ -69,16 +74,10 @@ METHOD_LABELS = {
     "eigencam": "EigenCAM (gradient-free)",
 }
 
-# user-facing layer name -> (module path, description)
-LAYERS: dict[str, tuple[str, str]] = {
-    "stem": ("base_model.fuse1", "fused stem: RGB conv1 + pool, plus S-TDM S0 (1/4 resolution)"),
-    "res2": ("base_model.fuse2", "res2 (layer1) fused with S-TDM S1 (1/4 resolution)"),
-    "res3": ("base_model.layer2_bak", "res3 (layer2, with L-TDM; 1/8 resolution)"),
-    "res4": ("base_model.layer3_bak", "res4 (layer3, with L-TDM; 1/16 resolution)"),
-    "res5": ("base_model.layer4_bak", "res5 (layer4, with L-TDM; 1/32 resolution)"),
-}
-LAYER_ALIASES = {"layer1": "res2", "layer2": "res3", "layer3": "res4", "layer4": "res5", "fused_stem": "stem"}
-LAYER_STRIDES = {"stem": 4, "res2": 4, "res3": 8, "res4": 16, "res5": 32}
+# The Grad-CAM layers are the stages marked ``cam`` in the model's stage table; names and strides are the
+# same for every TDN, so the table of the default configuration serves where no model is at hand.
+_CAM_STAGES: dict[str, Stage] = {s.name: s for s in stage_table(TDNConfig()) if s.cam}
+LAYERS: tuple[str, ...] = tuple(_CAM_STAGES)
 AUTO_LAYER = "auto"
 AUTO_MIN_CELLS = 7  # res5 of the official 224 px models: the map size Grad-CAM is usually read at
 
@@ -87,10 +86,15 @@ def default_layer(input_size: int) -> str:
     """The deepest layer whose map has at least ``AUTO_MIN_CELLS`` cells a side for this input size:
     res5 at 224 px (7x7), res4 at 112 px (7x7, where res5 is 4x4). On the demo TDN (112 px) that
     choice doubles the Grad-CAM energy on the moving object (bench/bench_faithfulness.py)."""
-    for name in ("res5", "res4", "res3", "res2"):
-        if -(-input_size // LAYER_STRIDES[name]) >= AUTO_MIN_CELLS:
-            return name
-    return "stem"
+    for stage in sorted(_CAM_STAGES.values(), key=lambda s: -s.stride):
+        if -(-input_size // stage.stride) >= AUTO_MIN_CELLS:
+            return stage.name
+    return LAYERS[0]
+
+
+def layer_description(layer: str) -> str:
+    """What the layer ``layer`` (a name of :data:`LAYERS`) is, in a few words."""
+    return _CAM_STAGES[layer].description
 
 
 def layer_for(layer: str, input_size: int) -> str:
@@ -135,17 +139,17 @@ def resize_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def resolve_layer(model: TDN, layer: str) -> tuple[str, nn.Module]:
-    name = LAYER_ALIASES.get(layer, layer)
-    if name not in LAYERS:
-        raise ExplainError(f"unknown layer {layer!r}; choose one of {', '.join(LAYERS)}")
-    return name, model.get_submodule(LAYERS[name][0])
+    """The stage name and module of ``layer`` (a name or alias of a Grad-CAM layer) in ``model``."""
+    for stage in model.stages:
+        if stage.cam and layer in (stage.name, *stage.aliases):
+            return stage.name, model.get_submodule(stage.module)
+    raise ExplainError(f"unknown layer {layer!r}; choose one of {', '.join(LAYERS)}")
 
 
 @contextmanager
 def shallow_backward(model: nn.Module, layer: nn.Module) -> Iterator[None]:
     """Within the block, gradients flow from the output back to ``layer``'s output and no further."""
     flags = [(p, p.requires_grad) for p in model.parameters()]
-    was_training = model.training
 
     def reenter(_m: nn.Module, _inp: tuple, out: torch.Tensor) -> torch.Tensor:
         return out.detach().requires_grad_(True)
@@ -155,17 +159,17 @@ def shallow_backward(model: nn.Module, layer: nn.Module) -> Iterator[None]:
     try:
         for p, _ in flags:
             p.requires_grad_(False)
-        yield
+        with eval_mode(model):
+            yield
     finally:
         handle.remove()
         for p, flag in flags:
             p.requires_grad_(flag)
-        model.train(was_training)
 
 
 def explain(
     model: TDN,
-    clip,
+    clip: Clip | torch.Tensor,
     target: int | None = None,
     method: str = "gradcam",
     layer: str = "res5",
@@ -181,8 +185,8 @@ def explain(
         x, frames, indices = clip, _frames_from_input(clip), np.arange(model.num_segments)
     else:
         x = clip.inputs[view]
-        frames = clip.model_frames[view][:, 2]
-        indices = clip.frame_indices[view][:, 2]
+        frames = clip.model_frames[view][:, CENTRE_FRAME]
+        indices = clip.frame_indices[view][:, CENTRE_FRAME]
     layer_name, module = resolve_layer(model, layer_for(layer, x.shape[-1]))
     k = model.config.num_classes
     if target is not None and not 0 <= target < k:
@@ -226,6 +230,6 @@ def explain(
 
 def _frames_from_input(x: torch.Tensor) -> np.ndarray:
     """Centre frames (T, S, S, 3) uint8 recovered from a normalised input tensor (for tensor inputs)."""
-    from tdn.preprocess import denormalize
+    from tdn.video.preprocess import denormalize
 
-    return denormalize(x[:1].cpu())[:, 2]
+    return denormalize(x[:1].cpu())[:, CENTRE_FRAME]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from tdn.temporal import LongTermTDM, TemporalShift
+from tdn.network.temporal import LongTermTDM, TemporalShift
 
 
 def conv_bn(in_ch: int, out_ch: int, kernel: int, stride: int = 1) -> tuple[nn.Conv2d, nn.BatchNorm2d]:

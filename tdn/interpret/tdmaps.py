@@ -1,6 +1,6 @@
 """Temporal-difference maps of every TDM stage, captured from one forward without changing its outputs.
 
-What is captured, per segment (spec §10):
+What is captured, per segment (docs/architecture.md §10):
 
 * **S-TDM, input** – the 4 RGB differences F1−F0 … F4−F3 of each snippet (on the normalised input the model
   sees) → ``stdm_rgb_diff`` (T, 4, S, S).
@@ -23,9 +23,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from tdn.model import TDN, snippet_differences
-from tdn.runtime import model_lock
-from tdn.temporal import LongTermTDM
+from tdn.contract import CHANNELS_PER_SEGMENT
+from tdn.network.model import TDN, snippet_differences
+from tdn.network.runtime import eval_mode, model_lock
+from tdn.network.temporal import LongTermTDM
 
 
 def rms_over_channels(x: Tensor) -> np.ndarray:
@@ -69,16 +70,14 @@ class TDMaps:
         raise KeyError(f"no L-TDM block {name!r}; available: {', '.join(self.blocks()) or 'none'}")
 
 
-_STAGE_OF_LAYER = {"layer2_bak": "res3", "layer3_bak": "res4", "layer4_bak": "res5"}
-
-
 def ltdm_modules(model: TDN) -> list[tuple[str, LongTermTDM]]:
     """(user-facing block name, module) for every L-TDM, in forward order."""
     out = []
-    for name, module in model.base_model.named_modules():
-        if isinstance(module, LongTermTDM):
-            layer, index, _ = name.split(".")
-            out.append((f"{_STAGE_OF_LAYER[layer]}.{index}", module))
+    for stage in model.stages:
+        if stage.ltdm:
+            for name, module in model.get_submodule(stage.module).named_modules():
+                if isinstance(module, LongTermTDM):
+                    out.append((f"{stage.name}.{name.split('.')[0]}", module))
     return out
 
 
@@ -118,9 +117,7 @@ def difference_maps(model: TDN, x: Tensor) -> tuple[TDMaps, Tensor]:
 
     device = next(model.parameters()).device
     x = x.to(device)
-    with model_lock(model):
-        was_training = model.training
-        model.eval()
+    with model_lock(model), eval_mode(model):
         handles = []
         try:
             if hasattr(backbone, "conv1_5"):
@@ -131,11 +128,10 @@ def difference_maps(model: TDN, x: Tensor) -> tuple[TDMaps, Tensor]:
         finally:
             for h in handles:
                 h.remove()
-            model.train(was_training)
     rgb = None
     if "s0" in captured:
         s = x.shape[-1]
-        diffs = snippet_differences(x[0].view(t, 15, x.shape[-2], s))  # (T, 12, H, W)
+        diffs = snippet_differences(x[0].view(t, CHANNELS_PER_SEGMENT, x.shape[-2], s))  # (T, 12, H, W)
         rgb = diffs.view(t, 4, 3, x.shape[-2], s).float().pow(2).mean(2).sqrt().cpu().numpy()
     return (
         TDMaps(

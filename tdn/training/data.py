@@ -1,13 +1,13 @@
 """Training and evaluation data: a folder of videos with ``labels.csv`` (``file,label_index,label_name``).
 
-Clips are sampled with ``tdn.sampling``: random TSN sampling plus augmentation for training, the
+Clips are sampled with ``tdn.video.sampling``: random TSN sampling plus augmentation for training, the
 deterministic test formula for evaluation. Either way the frames' short side is first resized to
-``scale_size`` (``tdn.preprocess.resize_short_side``, PIL bilinear); evaluation then takes the centre crop
+``scale_size`` (``tdn.video.preprocess.resize_short_side``, PIL bilinear); evaluation then takes the centre crop
 of ``size``, which is exactly what ``tdn.video.load_clip(..., size, scale_size)`` gives a user at inference
 time, and training a random multi-scale crop. ``scale_size`` defaults to ``size`` (the synthetic data is
 made at that size, so the resize then changes nothing).
 
-Frames are decoded on demand with the exact reader of ``tdn.decode`` (only the sampled frames, the same
+Frames are decoded on demand with the exact reader of ``tdn.video.decode`` (only the sampled frames, the same
 pixels as decord and as ``load_clip``), or all at once by :meth:`VideoClips.preload` with decord.
 """
 
@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from tdn.decode import PyAVReader, probe
-from tdn.preprocess import center_crop, resize_short_side, to_model_input
-from tdn.sampling import test_indices, train_indices
+from tdn.video.decode import PyAVReader, probe
+from tdn.video.preprocess import center_crop, resize_short_side, to_model_input
+from tdn.video.sampling import test_indices, train_indices
 
 
 @dataclass(frozen=True)

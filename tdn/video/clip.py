@@ -1,27 +1,27 @@
 """Video file to model input: decode only the sampled frames, preprocess them as the official test does.
 
 ``load_clip(source)`` is the whole story: it checks the file, samples frame indices with
-:mod:`tdn.sampling`, decodes exactly those frames (:mod:`tdn.decode`), resizes and crops them as
-:mod:`tdn.preprocess` specifies, and returns a :class:`Clip` holding the network inputs together with the
+:mod:`tdn.video.sampling`, decodes exactly those frames (:mod:`tdn.video.decode`), resizes and crops them as
+:mod:`tdn.video.preprocess` specifies, and returns a :class:`Clip` holding the network inputs together with the
 indices and the pixels they came from. Anything that cannot become model input raises
 :class:`ClipError`, whose ``kind`` says why and whose message says it in words.
 
 Where the parts live: this module checks the source (its type by content, via :mod:`tdn.filetypes`; its
-size and duration against the caps), samples and assembles the views; :mod:`tdn.decode` probes files,
-reads frames and resizes them; :mod:`tdn.isolation` runs the decoding in a crash-proof child process.
+size and duration against the caps), samples and assembles the views; :mod:`tdn.video.decode` probes files,
+reads frames and resizes them; :mod:`tdn.video.isolation` runs the decoding in a crash-proof child process.
 
 Decisions a reader should know:
 
 * **Exact by default.** The official protocol resizes each full-resolution decoded frame with PIL
   bilinear; here too (``exact=True``), so the model sees the same pixels as in the official evaluation.
   Only the part of a frame that the crops keep is resized where PIL provably gives the same pixels there
-  (:func:`tdn.decode.plan_region`); the segments' centre frames, shown to the user, are resized whole.
+  (:func:`tdn.video.decode.plan_region`); the segments' centre frames, shown to the user, are resized whole.
   ``exact=False`` has swscale scale each decoded frame while converting it to RGB: less memory and CPU,
-  no PIL pass, but pixels differ from PIL's (mean |diff| 2.8 levels, 99th percentile 26, on the sharp
-  checkerboard of the 720p benchmark clip). ``exact=None`` (the default) is exact up to 1080p (``EXACT_AUTO_MAX_PIXELS``) and reduced above,
+  no PIL pass, but pixels differ from PIL's by a few grey levels on average (more on sharp edges;
+  figures in the README). ``exact=None`` (the default) is exact up to 1080p (``EXACT_AUTO_MAX_PIXELS``) and reduced above,
   where frames are "much larger than needed".
 * **Isolation.** With ``isolate=True`` (the default for bytes and file-like sources, i.e. uploads) the
-  probe and decode run in a child process under a hard time-out (:mod:`tdn.isolation`); only the small
+  probe and decode run in a child process under a hard time-out (:mod:`tdn.video.isolation`); only the small
   uint8 crops travel back. Without isolation ``timeout_s`` is only checked between decoded frames.
 * Grey sources come out as 3 equal channels; any frame size works; rotation from the display matrix is
   applied; sampling is by frame index, so variable frame rate is handled the way the official code
@@ -44,9 +44,11 @@ from typing import BinaryIO
 import numpy as np
 import torch
 
-from tdn import decode, filetypes, isolation, preprocess, sampling
-from tdn.decode import CLIP_ERROR_KINDS, ClipError
-from tdn.preprocess import CROP_SIZE, SCALE_SIZE, Box
+from tdn import filetypes
+from tdn.contract import CENTRE_FRAME, FRAMES_PER_SNIPPET, IMAGENET_MEAN, IMAGENET_STD, ClipSpec
+from tdn.video import decode, isolation, preprocess, sampling
+from tdn.video.decode import CLIP_ERROR_KINDS, ClipError
+from tdn.video.preprocess import CROP_SIZE, SCALE_SIZE, Box
 
 __all__ = ["CLIP_ERROR_KINDS", "Clip", "ClipError", "load_clip", "warm_up_isolation"]
 
@@ -86,6 +88,8 @@ class Clip:
     scale_size: int
     exact: bool  # True: official PIL resize of full-resolution frames; False: reduced-size decode
     source_name: str
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
     timings_ms: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -95,12 +99,12 @@ class Clip:
 
     @property
     def centre_indices(self) -> np.ndarray:
-        """(T,) frame index of each segment's centre frame (f = 2) in view 0."""
-        return self.frame_indices[0, :, 2]
+        """(T,) frame index of each segment's centre frame in view 0."""
+        return self.frame_indices[0, :, CENTRE_FRAME]
 
     def view_input(self, view: int) -> torch.Tensor:
         """The (1, T*15, S, S) input of one view, built from ``model_frames`` on demand."""
-        return preprocess.to_model_input(self.model_frames[view])
+        return preprocess.to_model_input(self.model_frames[view], self.mean, self.std)
 
 
 # ----------------------------------------------------------------------------------------- public entry
@@ -122,6 +126,7 @@ def load_clip(
     display_size: int = SCALE_SIZE,
     source_name: str | None = None,
     build_inputs: bool = True,
+    spec: ClipSpec | None = None,
 ) -> Clip:
     """Decode, sample and preprocess a video into ``clips * crops`` TDN views.
 
@@ -129,12 +134,15 @@ def load_clip(
     to a private temporary file that is always removed). ``crops=1``: resize the short side to
     ``scale_size`` and centre-crop ``size``; ``crops=3``: three full-resolution ``scale_size`` crops
     (the model input is then ``scale_size`` square). ``clips``: deterministic clip placement (see
-    :func:`tdn.sampling.test_indices`). ``exact``: see the module docstring. ``isolate``: decode in a
+    :func:`tdn.video.sampling.test_indices`). ``exact``: see the module docstring. ``isolate``: decode in a
     crash-proof child process; None means yes for bytes/file objects, no for paths.
     ``build_inputs=False`` leaves ``Clip.inputs`` empty (use ``Clip.view_input``) to save memory when
-    there are many views.
+    there are many views. ``spec`` (a checkpoint's :class:`tdn.contract.ClipSpec`, e.g. ``info.spec``)
+    replaces ``num_segments``, ``size``, ``scale_size`` and the normalisation with what that model expects.
     """
     start = time.perf_counter()
+    spec = spec or ClipSpec(num_segments, size, scale_size)
+    num_segments, size, scale_size = spec.num_segments, spec.input_size, spec.scale_size
     if crops not in (1, 3):
         raise ValueError(f"crops must be 1 or 3, got {crops}")
     if num_segments < 1 or clips < 1:
@@ -170,7 +178,11 @@ def load_clip(
     if isolate:
         timings["isolation"] = decode.ms_since(start) - timings.get("worker_total", 0.0)
     tensor_start = time.perf_counter()
-    inputs = [preprocess.to_model_input(v) for v in decoded.model_frames] if build_inputs else []
+    inputs = (
+        [preprocess.to_model_input(v, spec.mean, spec.std) for v in decoded.model_frames]
+        if build_inputs
+        else []
+    )
     timings["tensor"] = decode.ms_since(tensor_start)
     timings["total"] = decode.ms_since(start)
     return Clip(
@@ -195,6 +207,8 @@ def load_clip(
         scale_size=scale_size,
         exact=decoded.exact,
         source_name=name,
+        mean=spec.mean,
+        std=spec.std,
         timings_ms=timings,
         warnings=warnings + decoded.warnings,
     )
@@ -330,7 +344,7 @@ def _run_job(job: _Job) -> _Decoded | ClipError:
         return _decode(job)
     except ClipError as error:
         return error
-    except Exception as error:  # noqa: BLE001 - any decoder failure means an unreadable file
+    except Exception as error:
         return ClipError("corrupt", f"{job.name} could not be decoded ({type(error).__name__}: {error}).")
 
 
@@ -399,7 +413,7 @@ class _Frames:
         shape = (
             job.clips * len(self.boxes),
             job.num_segments,
-            sampling.SNIPPET_LENGTH,
+            FRAMES_PER_SNIPPET,
             job.size,
             job.size,
             3,

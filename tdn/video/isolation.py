@@ -10,8 +10,8 @@ Why not the obvious tools: forking the caller itself is unsafe (it may hold torc
 ``multiprocessing``'s spawn and forkserver children re-import the caller's ``__main__``. The zygote is
 started with ``python -c`` instead, so a Streamlit script or an unguarded user script is never re-run.
 ``fn`` travels by reference (pickled as module + name), so it must be a module-level function; ``arg``
-and the result must pickle. Measured cost: 20-50 ms per call on a busy 2-core machine, mostly the fork
-of a process holding torch and PyAV; starting the zygote takes 1-3 s once.
+and the result must pickle. A call costs mostly the fork of a process holding torch and PyAV; starting the
+zygote is paid once.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ class Server:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-        code = "import sys; from tdn.isolation import serve; serve(int(sys.argv[1]), sys.argv[2:])"
+        code = "import sys; from tdn.video.isolation import serve; serve(int(sys.argv[1]), sys.argv[2:])"
         self._process = subprocess.Popen(
             [sys.executable, "-c", code, str(theirs.fileno()), *self.preload],
             pass_fds=(theirs.fileno(),),
@@ -196,7 +196,7 @@ def serve(fd: int, preload: list[str]) -> None:
             return
         try:
             fn, arg = pickle.loads(payload)  # here, so that fn's module is imported once in the zygote
-        except Exception:  # noqa: BLE001 - the caller reads a missing answer as a crash
+        except Exception:
             fn, arg = None, None
         pid = os.fork()
         if pid == 0:
@@ -209,7 +209,7 @@ def serve(fd: int, preload: list[str]) -> None:
                 result = fn(arg)
                 with os.fdopen(fds[0], "wb") as out:
                     pickle.dump(result, out, protocol=pickle.HIGHEST_PROTOCOL)
-            except BaseException:  # noqa: BLE001 - the parent reads a missing answer as a crash
+            except BaseException:
                 code = 1
             os._exit(code)
         os.close(fds[0])

@@ -12,7 +12,6 @@ import json
 import os
 import pickle
 import re
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,20 +21,43 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from tdn.contract import CHANNELS_PER_SEGMENT, IMAGENET_MEAN, IMAGENET_STD, ClipSpec
 from tdn.filetypes import sniff
-from tdn.model import TDN, TDNConfig, make_config
+from tdn.network.model import TDN, TDNConfig, make_config
+from tdn.util import atomic_path
 
 FORMAT = "tdn-lens-v1"
 METADATA_KEY = "tdn_lens"
 _LAYER3_BLOCKS_TO_ARCH = {6: "resnet50", 23: "resnet101"}
 
 
+CHECKPOINT_ERROR_KINDS: dict[str, str] = {
+    "missing": "no file at the path",
+    "not_checkpoint": "the file is not a PyTorch or safetensors checkpoint (e.g. a renamed video or archive)",
+    "unsafe": "the pickle asks to run code or build objects beyond tensors; it is never loaded",
+    "corrupt": "the file is truncated or damaged",
+    "version": "a TDN Lens file of another format version, or an unreadable model description",
+    "unknown_arch": "the weights are not those of a TDN this build can construct",
+    "keys": "the state dict's keys do not match the network's (missing or unexpected entries)",
+    "shape": "a tensor's shape does not match the network's (e.g. another class count)",
+    "segments": "an official file was given without its number of segments",
+    "labels": "the class names do not match the model's class count",
+}
+"""Every ``CheckpointError.kind``, with what it means: callers branch on the kind, people read the message."""
+
+
 class CheckpointError(Exception):
     """A checkpoint that cannot be used, with ``kind`` naming why (for programs) and a message for people."""
 
     def __init__(self, kind: str, message: str) -> None:
+        if kind not in CHECKPOINT_ERROR_KINDS:
+            raise ValueError(f"unknown checkpoint error kind {kind!r}")
         super().__init__(message)
         self.kind = kind
+
+
+class DeviceError(ValueError):
+    """A device that does not exist on this machine (``cuda`` without a GPU, ``cuda:3`` with two...)."""
 
 
 @dataclass
@@ -56,17 +78,45 @@ class CheckpointInfo:
 
     @property
     def name(self) -> str:
-        return str(self.metadata.get("name") or Path(self.path).stem)
+        """The model's stored name, else the file name without its checkpoint suffixes (``X.pth.tar`` → X)."""
+        if self.metadata.get("name"):
+            return str(self.metadata["name"])
+        name = Path(self.path).name
+        for suffix in (".tar", ".pth", ".pt", ".safetensors", ".ckpt"):
+            name = name.removesuffix(suffix)
+        return name or Path(self.path).name
+
+    @property
+    def spec(self) -> ClipSpec:
+        """The input this model expects: pass it to ``load_clip(source, spec=info.spec)``."""
+        norm = self.metadata.get("normalisation") or {}
+        mean = tuple(float(v) for v in norm.get("mean", IMAGENET_MEAN))
+        std = tuple(float(v) for v in norm.get("std", IMAGENET_STD))
+        return ClipSpec(self.config.num_segments, self.input_size, self.scale_size, mean, std)
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """'auto' → CUDA when present, else CPU; an explicit 'cuda' without a GPU is a clear error."""
-    name = str(device)
+    """'auto' → CUDA when present, else CPU. 'cpu', 'cuda' and 'cuda:N' are checked against this machine
+    and raise :class:`DeviceError` naming what is there instead."""
+    name = str(device).strip().lower()
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise CheckpointError("device", "CUDA was requested but no GPU is available on this machine")
-    return torch.device(name)
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise DeviceError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cpu":
+        return dev
+    if dev.type != "cuda":
+        raise DeviceError(f"device {device!r} is not supported; use auto, cpu, cuda or cuda:N")
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count == 0:
+        raise DeviceError("CUDA was requested but no GPU is available on this machine")
+    if dev.index is not None and dev.index >= count:
+        raise DeviceError(
+            f"{name} does not exist: this machine has {count} GPU(s), cuda:0 … cuda:{count - 1}"
+        )
+    return dev
 
 
 def _sha256(path: Path) -> str:
@@ -122,7 +172,7 @@ def _extract_state_dict(obj: Any, name: str) -> dict[str, torch.Tensor]:
 
 
 def clean_official_state_dict(sd: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """Apply the official loader's renames (spec §7): strip ``module.``, the legacy classifier name, and the
+    """Apply the official loader's renames (docs/architecture.md §7): strip ``module.``, the legacy classifier name, and the
     Dec-2020 ``conv1_temp1`` marker. Returns the cleaned dict and warnings."""
     warnings: list[str] = []
     out: dict[str, torch.Tensor] = {}
@@ -254,7 +304,7 @@ def load_checkpoint(
         what = found.description if found.kind != "unknown" else "neither a PyTorch nor a safetensors file"
         raise CheckpointError("not_checkpoint", f"{path.name} is not a checkpoint: it looks like {what}")
     if names is None:
-        from tdn.labels import labels_for
+        from tdn.network.labels import labels_for
 
         names = labels_for(cfg.num_classes, dataset)
     if len(names) != cfg.num_classes:
@@ -294,7 +344,6 @@ def save_checkpoint(
 
     ``extra`` (e.g. name, provenance, metrics, training) is stored as given; it must be JSON-serialisable.
     """
-    from tdn.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
     cfg = model.config
     if len(class_names) != cfg.num_classes:
@@ -307,19 +356,12 @@ def save_checkpoint(
         "input_size": input_size,
         "scale_size": scale_size,
         "normalisation": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "scale": 1 / 255},
-        "input_layout": "(B, T*15, H, W), channel = segment*15 + frame*3 + rgb, frames 0..4 consecutive",
+        "input_layout": f"(B, T*{CHANNELS_PER_SEGMENT}, H, W), channel = segment*{CHANNELS_PER_SEGMENT} + frame*3 + rgb",
         **extra,
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={METADATA_KEY: json.dumps(meta)})
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a checkpoint is an ordinary shared file
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(meta)})
     return path

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -401,3 +403,16 @@ def write_dataset(
         writer.writerow(["file", "label_index", "label_name"])
         writer.writerows(rows)
     return labels
+
+
+def synthetic_folder(cache: str, num: int, seed: int, size: int, frames: int) -> str:
+    """Generate (once, on rank 0) and return the cached folder of ``num`` clips."""
+    folder = Path(cache) / f"synth_n{num}_s{seed}_{size}px_{frames}f"
+    done = folder / "labels.csv"
+    rank = int(os.environ.get("RANK", "0"))
+    if not done.exists() and rank == 0:
+        write_dataset(folder, num, seed, size, frames)
+    elif not done.exists():
+        while not done.exists():  # other ranks wait for rank 0's generation
+            time.sleep(1)
+    return str(folder)

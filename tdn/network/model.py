@@ -1,8 +1,8 @@
 """The TDN network: a TSN-style wrapper (``TDN``) around the two-stream backbone (``TDNBackbone``).
 
-The module tree mirrors the official one (spec §1, §7), so an official state dict loads strictly:
+The module tree mirrors the official one (docs/architecture.md §1, §7), so an official state dict loads strictly:
 ``base_model.*`` is the backbone, ``new_fc`` the classifier. The same design scales down (ResNet-18/34,
-a width multiplier) and switches its temporal parts off for ablations (spec §13).
+a width multiplier) and switches its temporal parts off for ablations (docs/architecture.md §13).
 """
 
 from __future__ import annotations
@@ -12,12 +12,9 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import Tensor, nn
 
-from tdn.backbone import BasicBlock, Block, Bottleneck, conv_bn, make_stage
-from tdn.resize import add_upsampled
-
-CHANNELS_PER_SEGMENT = 15  # 5 consecutive RGB frames per segment
-FRAMES_PER_SNIPPET = 5
-CENTRE_FRAME = 2
+from tdn.contract import CENTRE_FRAME, CHANNELS_PER_SEGMENT, FRAMES_PER_SNIPPET
+from tdn.network.backbone import BasicBlock, Block, Bottleneck, conv_bn, make_stage
+from tdn.network.upsample import add_upsampled
 
 ARCHS: dict[str, tuple[Block, tuple[int, int, int, int]]] = {
     "resnet18": (BasicBlock, (2, 2, 2, 2)),
@@ -27,7 +24,7 @@ ARCHS: dict[str, tuple[Block, tuple[int, int, int, int]]] = {
 }
 OFFICIAL_ARCHS = ("resnet50", "resnet101")
 
-# variant name -> (S-TDM, L-TDM, shift), spec §13
+# variant name -> (S-TDM, L-TDM, shift), docs/architecture.md §13
 VARIANTS: dict[str, tuple[bool, bool, bool]] = {
     "tsn": (False, False, False),
     "tsm": (False, False, True),
@@ -38,7 +35,7 @@ VARIANTS: dict[str, tuple[bool, bool, bool]] = {
 
 
 def fusion_weights(num_segments: int) -> tuple[float, float]:
-    """α, β of the S-TDM fusion: 0.5/0.5 for exactly 8 segments, 0.75/0.25 otherwise (spec §1)."""
+    """α, β of the S-TDM fusion: 0.5/0.5 for exactly 8 segments, 0.75/0.25 otherwise (docs/architecture.md §1)."""
     return (0.5, 0.5) if int(num_segments) == 8 else (0.75, 0.25)
 
 
@@ -59,6 +56,125 @@ class TDNConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a TDN, as every tool names it (in the spirit of timm's ``feature_info``).
+
+    ``module`` is the module whose output is the stage's feature map (what Grad-CAM reads); ``macs_of``
+    the modules whose multiply-adds the FLOPs profile books to it; ``stride`` its reduction against the
+    input; ``cam`` whether it is offered as a Grad-CAM layer; ``ltdm`` whether its blocks hold L-TDMs."""
+
+    name: str
+    label: str
+    module: str
+    macs_of: tuple[str, ...]
+    stride: int | None  # None: no spatial map
+    channels: int
+    description: str
+    aliases: tuple[str, ...] = ()
+    cam: bool = False
+    ltdm: bool = False
+    s_tdm: bool = False
+
+
+def stage_table(cfg: TDNConfig) -> tuple[Stage, ...]:
+    """Every stage of a TDN built from ``cfg``, in forward order (S-TDM rows only when it has an S-TDM)."""
+    block, _ = ARCHS[cfg.arch]
+    w = [max(1, round(c * cfg.width)) for c in (64, 128, 256, 512)]
+    e = block.expansion
+    lt = cfg.l_tdm
+    rows = [
+        Stage(
+            "stem",
+            "stem (RGB conv1)",
+            "base_model.fuse1",
+            ("base_model.conv1",),
+            4,
+            w[0],
+            "fused stem: RGB conv1 + pool, plus S-TDM S0 (1/4 resolution)",
+            ("fused_stem",),
+            cam=True,
+        ),
+        Stage(
+            "s-tdm.stem",
+            "S-TDM stem (conv1_5)",
+            "base_model.maxpool_diff",
+            ("base_model.conv1_5",),
+            8,
+            w[0],
+            "S-TDM S0: differences of each snippet after conv1_5 + pool (1/8)",
+            s_tdm=True,
+        ),
+        Stage(
+            "s-tdm.res2",
+            "S-TDM res2 (resnext_layer1)",
+            "base_model.resnext_layer1",
+            ("base_model.resnext_layer1",),
+            8,
+            w[0] * e,
+            "S-TDM S1: S0 after its own res2 (1/8)",
+            s_tdm=True,
+        ),
+        Stage(
+            "res2",
+            "res2 (layer1)",
+            "base_model.fuse2",
+            ("base_model.layer1_bak",),
+            4,
+            w[0] * e,
+            "res2 (layer1) fused with S-TDM S1 (1/4 resolution)",
+            ("layer1",),
+            cam=True,
+        ),
+        Stage(
+            "res3",
+            "res3 (layer2)",
+            "base_model.layer2_bak",
+            ("base_model.layer2_bak",),
+            8,
+            w[1] * e,
+            f"res3 (layer2{', with L-TDM' if lt else ''}; 1/8 resolution)",
+            ("layer2",),
+            cam=True,
+            ltdm=lt,
+        ),
+        Stage(
+            "res4",
+            "res4 (layer3)",
+            "base_model.layer3_bak",
+            ("base_model.layer3_bak",),
+            16,
+            w[2] * e,
+            f"res4 (layer3{', with L-TDM' if lt else ''}; 1/16 resolution)",
+            ("layer3",),
+            cam=True,
+            ltdm=lt,
+        ),
+        Stage(
+            "res5",
+            "res5 (layer4)",
+            "base_model.layer4_bak",
+            ("base_model.layer4_bak",),
+            32,
+            w[3] * e,
+            f"res5 (layer4{', with L-TDM' if lt else ''}; 1/32 resolution)",
+            ("layer4",),
+            cam=True,
+            ltdm=lt,
+        ),
+        Stage(
+            "classifier",
+            "classifier (new_fc)",
+            "new_fc",
+            ("new_fc",),
+            None,
+            cfg.num_classes,
+            "per-segment class logits, averaged over segments",
+        ),
+    ]
+    return tuple(s for s in rows if cfg.s_tdm or not s.s_tdm)
 
 
 class Fusion(nn.Module):
@@ -90,7 +206,7 @@ class TDNBackbone(nn.Module):
         self.conv1, self.bn1 = conv_bn(3, stem, 7, 2)
         self.relu = nn.ReLU(inplace=True)
         if cfg.arch in OFFICIAL_ARCHS and cfg.s_tdm and cfg.width == 1.0:
-            # Dead in forward; kept only so official checkpoints load strictly (spec §1).
+            # Dead in forward; kept only so official checkpoints load strictly (docs/architecture.md §1).
             self.conv1_temp = nn.Conv2d(3, stem, 7, 2, 3, bias=True)
         if cfg.s_tdm:
             self.conv1_5 = nn.Sequential(
@@ -148,17 +264,22 @@ class TDN(nn.Module):
         self.base_model = TDNBackbone(cfg)
         self.new_fc = nn.Linear(self.base_model.feature_dim, cfg.num_classes)
 
+    @property
+    def stages(self) -> tuple[Stage, ...]:
+        """The stage table of this model (:func:`stage_table`)."""
+        return stage_table(self.config)
+
     def check_input(self, x: Tensor) -> None:
         """Raise a ValueError that names the problem when x is not (B, T·15, H, W)."""
         t = self.num_segments
         if x.dim() != 4:
             raise ValueError(
-                f"TDN expects a 4-D input (batch, {t}·15 channels, height, width); got shape {tuple(x.shape)}"
+                f"TDN expects a 4-D input (batch, {t}·{CHANNELS_PER_SEGMENT} channels, height, width); got shape {tuple(x.shape)}"
             )
         if x.shape[1] != t * CHANNELS_PER_SEGMENT:
             raise ValueError(
                 f"TDN built for {t} segments expects {t * CHANNELS_PER_SEGMENT} channels "
-                f"({t} segments × 5 frames × RGB); got {x.shape[1]}"
+                f"({t} segments × {FRAMES_PER_SNIPPET} frames × RGB); got {x.shape[1]}"
                 + (
                     f" (that would be {x.shape[1] // CHANNELS_PER_SEGMENT} segments)"
                     if x.shape[1] % CHANNELS_PER_SEGMENT == 0
@@ -225,7 +346,11 @@ def make_config(
 
 
 def build_model(
-    arch: str = "resnet50", num_segments: int = 8, num_classes: int = 174, variant: str = "tdn", **options
+    arch: str = "resnet50",
+    num_segments: int = 8,
+    num_classes: int = 174,
+    variant: str = "tdn",
+    **options: bool | float | int | None,
 ) -> TDN:
     """Build an untrained TDN; nothing is ever downloaded. Options: s_tdm, l_tdm, shift, width, dropout,
     ltdm_reduction."""

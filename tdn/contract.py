@@ -1,0 +1,36 @@
+"""The input contract between video input and the network (docs/architecture.md, "Input contract").
+
+Both sides import these facts from here, so neither needs to know the other: a segment is a *snippet* of
+``FRAMES_PER_SNIPPET`` consecutive RGB frames, stacked on the channel axis; the appearance stream reads the
+snippet's ``CENTRE_FRAME``; frames are normalised with the ImageNet statistics. :class:`ClipSpec` is the
+preprocessing one checkpoint expects; :class:`tdn.network.checkpoint.CheckpointInfo` carries one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FRAMES_PER_SNIPPET = 5
+CENTRE_FRAME = FRAMES_PER_SNIPPET // 2
+CHANNELS_PER_SEGMENT = 3 * FRAMES_PER_SNIPPET  # channel = frame * 3 + rgb, within a segment
+
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+SCALE_SIZE = 256  # short side before the centre crop (official test: 256 → centre 224)
+CROP_SIZE = 224
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """What a checkpoint expects of its input: segments, crop size, short-side size, normalisation."""
+
+    num_segments: int = 8
+    input_size: int = CROP_SIZE
+    scale_size: int = SCALE_SIZE
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+    def describe(self) -> str:
+        """One line for people, e.g. ``8 segments, short side 256 → centre 224``."""
+        return f"{self.num_segments} segments, short side {self.scale_size} → centre {self.input_size}"
