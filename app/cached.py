@@ -26,7 +26,7 @@ import streamlit as st
 import torch
 
 from analysis.results import load_results
-from tdn.inference import Prediction, predict
+from tdn.inference import Prediction, forget_inference_copy, predict
 from tdn.interpret import render as export
 from tdn.interpret.comparison import Comparison, compare
 from tdn.interpret.faithfulness import load_mask_for
@@ -97,7 +97,17 @@ class ClipSource:
 # --------------------------------------------------------------------------------------------- models
 
 
-@st.cache_resource(show_spinner=False, max_entries=6)
+def _release_model(entry: tuple[TDN, CheckpointInfo]) -> None:
+    """A model leaving the cache gives its GPU memory back (its folded copy goes with it)."""
+    model, _ = entry
+    if next(model.parameters()).is_cuda:
+        with model_lock(model):
+            model.to("cpu")
+        forget_inference_copy(model)
+        torch.cuda.empty_cache()
+
+
+@st.cache_resource(show_spinner=False, max_entries=6, on_release=_release_model)
 def _load_model(path: str, mtime_ns: int, segments: int | None, device: str) -> tuple[TDN, CheckpointInfo]:
     return load_checkpoint(path, num_segments=segments, device=device)
 

@@ -82,7 +82,9 @@ def _checkpoint_label(path: Path, demo: Path | None) -> str:
 
 
 def device_options() -> list[str]:
-    return ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    """auto, cpu and every GPU of this machine by index."""
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return ["auto", "cpu", *(f"cuda:{i}" for i in range(gpus))]
 
 
 def model_sidebar(config: Settings) -> cached.LoadedModel:

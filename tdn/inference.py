@@ -12,8 +12,9 @@ import torch
 
 from tdn.network.fold import folded_copy
 from tdn.network.model import TDN
-from tdn.network.runtime import model_lock
+from tdn.network.runtime import autocast_for, model_lock
 from tdn.util import ms_since
+from tdn.video.preprocess import to_model_input_on
 
 if TYPE_CHECKING:
     from tdn.video.clip import Clip
@@ -62,7 +63,10 @@ def inference_copy(model: TDN) -> TDN:
 
     Predictions run on it: faster, and free of the hooks an explanation may have on ``model`` at that
     moment, so predictions and explanations of one shared model can run at the same time."""
-    stamp = tuple(t._version for t in model.state_dict().values()) + (model.num_segments,)
+    # Any in-place weight update bumps a version; a device or dtype move replaces the storage.
+    stamp = tuple((t.data_ptr(), t._version, t.dtype) for t in model.state_dict().values()) + (
+        model.num_segments,
+    )
     with _folded_lock:
         cached = _folded.get(model)
         if cached is None or cached[0] != stamp:
@@ -71,14 +75,20 @@ def inference_copy(model: TDN) -> TDN:
         return cached[1]
 
 
+def forget_inference_copy(model: TDN) -> None:
+    """Drop the folded copy of ``model`` now (e.g. to free GPU memory), not when ``model`` is collected."""
+    with _folded_lock:
+        _folded.pop(model, None)
+
+
 @torch.inference_mode()
 def forward_views(model: TDN, views: list[torch.Tensor], batch_size: int = 4) -> torch.Tensor:
     """Logits (V, K) of each view; views of equal size are batched (eval outputs do not depend on batching)."""
     device = next(model.parameters()).device
     out = []
-    with model_lock(model):
+    with model_lock(model), autocast_for(device):
         for start in range(0, len(views), batch_size):
-            chunk = torch.cat(views[start : start + batch_size]).to(device)
+            chunk = torch.cat(views[start : start + batch_size]).to(device, non_blocking=True)
             out.append(model(chunk).float().cpu())
     return torch.cat(out)
 
@@ -93,10 +103,16 @@ def predict(
     views of the softmax of the logits.
 
     ``fast`` runs the BatchNorm-folded copy (logits equal up to float rounding)."""
+    device = next(model.parameters()).device
     if isinstance(clip, torch.Tensor):
         views = list(clip.split(1))
+    elif isinstance(clip, list):
+        views = clip
+    elif device.type == "cuda":
+        # uint8 pixels cross to the GPU (a quarter of the float bytes) and are normalised there.
+        views = [to_model_input_on(frames, device, clip.mean, clip.std) for frames in clip.model_frames]
     else:
-        views = clip if isinstance(clip, list) else clip.inputs
+        views = clip.inputs or [clip.view_input(v) for v in range(clip.num_views)]
     names = class_names or [f"class {i}" for i in range(model.config.num_classes)]
     start = time.perf_counter()
     logits = forward_views(inference_copy(model) if fast else model, views)

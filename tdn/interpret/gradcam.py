@@ -29,7 +29,7 @@ from torch import nn
 
 from tdn.contract import CENTRE_FRAME
 from tdn.network.model import TDN, Stage, TDNConfig, stage_table
-from tdn.network.runtime import eval_mode, model_lock
+from tdn.network.runtime import autocast_for, deterministic_cudnn, eval_mode, model_lock
 from tdn.video.clip import Clip
 
 
@@ -197,7 +197,9 @@ def explain(
     cams = None
     with (
         model_lock(model),
+        deterministic_cudnn(),  # the same maps for the same clip, run after run, on CUDA too
         shallow_backward(model, module),
+        autocast_for(device),
         METHODS[method](model=model, target_layers=[module]) as cam,
     ):
         targets = None if target is None else [ClassifierOutputTarget(target)]

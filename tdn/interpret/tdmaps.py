@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from tdn.contract import CHANNELS_PER_SEGMENT
 from tdn.network.model import TDN, snippet_differences
-from tdn.network.runtime import eval_mode, model_lock
+from tdn.network.runtime import autocast_for, eval_mode, model_lock
 from tdn.network.temporal import LongTermTDM
 
 
@@ -117,7 +117,7 @@ def difference_maps(model: TDN, x: Tensor) -> tuple[TDMaps, Tensor]:
 
     device = next(model.parameters()).device
     x = x.to(device)
-    with model_lock(model), eval_mode(model):
+    with model_lock(model), eval_mode(model), autocast_for(device):
         handles = []
         try:
             if hasattr(backbone, "conv1_5"):

@@ -96,11 +96,16 @@ class CheckpointInfo:
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """'auto' → CUDA when present, else CPU. 'cpu', 'cuda' and 'cuda:N' are checked against this machine
+    """'auto' → this process's GPU when there is one (``cuda:LOCAL_RANK`` under torchrun), else the CPU. 'cpu', 'cuda' and 'cuda:N' are checked against this machine
     and raise :class:`DeviceError` naming what is there instead."""
     name = str(device).strip().lower()
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        # Under torchrun each local rank has its own GPU; elsewhere the current one (cuda:0 unless set).
+        local = os.environ.get("LOCAL_RANK")
+        index = int(local) % torch.cuda.device_count() if local else torch.cuda.current_device()
+        return torch.device("cuda", index)
     try:
         dev = torch.device(name)
     except RuntimeError:

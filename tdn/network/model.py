@@ -207,7 +207,8 @@ class TDNBackbone(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         if cfg.arch in OFFICIAL_ARCHS and cfg.s_tdm and cfg.width == 1.0:
             # Dead in forward; kept only so official checkpoints load strictly (docs/architecture.md §1).
-            self.conv1_temp = nn.Conv2d(3, stem, 7, 2, 3, bias=True)
+            # Never trained: DDP would wait for its gradient forever, and an optimiser would decay it.
+            self.conv1_temp = nn.Conv2d(3, stem, 7, 2, 3, bias=True).requires_grad_(False)
         if cfg.s_tdm:
             self.conv1_5 = nn.Sequential(
                 nn.Conv2d(12, stem, 7, 2, 3, bias=False), nn.BatchNorm2d(stem), nn.ReLU(inplace=True)

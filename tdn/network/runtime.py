@@ -8,11 +8,13 @@ forward over every core, so serialising calls costs little throughput on CPU (se
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import torch
 from torch import nn
 
 _locks: weakref.WeakKeyDictionary[nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
@@ -37,3 +39,64 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
         yield model
     finally:
         model.train(was_training)
+
+
+# ------------------------------------------------------------------------------------------ precision
+
+PRECISIONS: dict[str, str] = {
+    "fp32": "IEEE float32 everywhere: the fidelity checks' mode (logits as the official network's)",
+    "tf32": "float32 tensors, TF32 tensor-core convolutions and matmuls on CUDA (default: fast, ~1e-3 off)",
+    "bf16": "bfloat16 autocast for convolutions and matmuls; maps and logits returned in float32",
+}
+DEFAULT_PRECISION = "tf32"
+"""On the CPU every mode but bf16 computes in IEEE float32: TF32 exists only on CUDA GPUs."""
+
+_precision = DEFAULT_PRECISION
+
+
+def set_precision(mode: str) -> None:
+    """Choose the process-wide precision (one of :data:`PRECISIONS`); sets PyTorch's TF32 switches."""
+    global _precision
+    if mode not in PRECISIONS:
+        raise ValueError(f"unknown precision {mode!r}; choose one of {', '.join(PRECISIONS)}")
+    _precision = mode
+    tf32 = mode != "fp32"
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+
+
+def get_precision() -> str:
+    return _precision
+
+
+def autocast_for(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on ``device`` when the precision is bf16, else nothing."""
+    if _precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+_deterministic_lock = threading.Lock()
+_deterministic_users = 0
+_saved_cudnn: tuple[bool, bool] = (False, False)
+
+
+@contextmanager
+def deterministic_cudnn() -> Iterator[None]:
+    """cuDNN in deterministic mode (and without autotuning) while any thread is inside the block.
+
+    The switches are process-wide, so a count of users keeps one thread from turning them off under
+    another; forwards elsewhere only run a little slower meanwhile."""
+    global _deterministic_users, _saved_cudnn
+    with _deterministic_lock:
+        if _deterministic_users == 0:
+            _saved_cudnn = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+        _deterministic_users += 1
+    try:
+        yield
+    finally:
+        with _deterministic_lock:
+            _deterministic_users -= 1
+            if _deterministic_users == 0:
+                torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = _saved_cudnn

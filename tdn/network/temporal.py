@@ -107,7 +107,7 @@ class TemporalShift(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x5 = _split_time(x, self.num_segments)
-        w = self.conv.weight.view(1, 1, -1, 3, 1, 1)
+        w = self.conv.weight.to(x.dtype).view(1, 1, -1, 3, 1, 1)  # bf16 under autocast, as x
         out = x5 * w[:, :, :, 1]
         if self.num_segments > 1:
             out[:, 1:].addcmul_(x5[:, :-1], w[:, :, :, 0])  # tap t-1

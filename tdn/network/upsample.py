@@ -7,17 +7,43 @@ these gathers instead; they pick exactly the same source pixels (index = floor(d
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import torch
 from torch import Tensor
 
 
-@lru_cache(maxsize=256)
-def _nearest_index(src: int, dst: int) -> tuple[int, ...]:
-    scale = torch.tensor(src / dst, dtype=torch.float32)
-    idx = torch.floor(torch.arange(dst, dtype=torch.float32) * scale).to(torch.int64).clamp_(max=src - 1)
-    return tuple(idx.tolist())
+def nearest_index(src: int, dst: int, device: torch.device) -> Tensor:
+    """Source row of each of ``dst`` output rows: floor(i · (src/dst)) in float32, as PyTorch's legacy
+    nearest kernels compute it (the scale a float32 division), clamped to the last row.
+
+    Built on ``device`` from sizes alone (no tensor crosses from the host, so no synchronisation), and
+    traceable by ``torch.compile`` without a graph break."""
+    scale = torch.full((), float(src), dtype=torch.float32, device=device) / dst
+    idx = torch.arange(dst, dtype=torch.float32, device=device).mul_(scale).floor_().to(torch.int64)
+    return idx.clamp_(max=src - 1)
+
+
+class _Gather(torch.autograd.Function):
+    """``x.index_select(dim, idx)`` for a non-decreasing ``idx``, with a deterministic backward.
+
+    index_select's own backward adds gradients with atomics on CUDA, in a different order every run;
+    Grad-CAM below res5 flows through these gathers. Here each source row's gradient is a sum over one
+    contiguous run of output rows, taken from a cumulative sum: the same result every run."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, x: Tensor, dim: int, idx: Tensor) -> Tensor:
+        ctx.dim, ctx.size = dim, x.shape[dim]
+        ctx.save_for_backward(idx)
+        return x.index_select(dim, idx)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[Tensor, None, None]:
+        (idx,) = ctx.saved_tensors
+        dim = ctx.dim
+        counts = torch.bincount(idx, minlength=ctx.size)
+        ends = counts.cumsum(0)  # output rows [ends[j] - counts[j], ends[j]) came from source row j
+        padded = torch.cat([torch.zeros_like(grad.narrow(dim, 0, 1)), grad.cumsum(dim)], dim)
+        total = padded.index_select(dim, ends) - padded.index_select(dim, ends - counts)
+        return total, None, None
 
 
 def nearest_resize(x: Tensor, size: tuple[int, int]) -> Tensor:
@@ -30,8 +56,9 @@ def nearest_resize(x: Tensor, size: tuple[int, int]) -> Tensor:
         fh, fw = oh // h, ow // w
         lead = x.shape[:-2]
         return x[..., :, None, :, None].expand(*lead, h, fh, w, fw).reshape(*lead, oh, ow)
-    ih = torch.tensor(_nearest_index(h, oh), device=x.device)
-    iw = torch.tensor(_nearest_index(w, ow), device=x.device)
+    ih, iw = nearest_index(h, oh, x.device), nearest_index(w, ow, x.device)
+    if x.requires_grad and x.device.type == "cuda":
+        return _Gather.apply(_Gather.apply(x, x.dim() - 2, ih), x.dim() - 1, iw)
     return x.index_select(-2, ih).index_select(-1, iw)
 
 

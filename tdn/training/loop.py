@@ -25,6 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
+from tdn.distributed import finish, init_from_env
 from tdn.network.checkpoint import save_checkpoint
 from tdn.network.model import TDN, build_model
 from tdn.training.data import VideoClips, read_labels_csv
@@ -74,16 +75,6 @@ def git_commit() -> str | None:
         return None
 
 
-def _distributed() -> tuple[int, int, bool]:
-    """(rank, world size, whether this call created the process group), for runs launched by torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    created = False
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-        created = True
-    return (dist.get_rank(), world, created) if world > 1 else (0, 1, False)
-
-
 def _atomic_torch_save(obj: dict, path: Path) -> None:
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
@@ -123,17 +114,13 @@ def train(
     cfg: TrainConfig, hflip_label_map: dict[int, int] | None = None, command: str | None = None
 ) -> TrainResult:
     """Run (or resume) training; returns the final metrics. Writes ``out/model.safetensors``."""
-    rank, world, owns_group = _distributed()
+    ranks = init_from_env()
+    rank, world, device = ranks.rank, ranks.world, ranks.device
     commit = git_commit()  # the code the run started from
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     records, class_names = read_labels_csv(cfg.data)
-    device = (
-        torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        if torch.cuda.is_available()
-        else torch.device("cpu")
-    )
     model: TDN = build_model(
         cfg.arch, cfg.segments, len(class_names), cfg.variant, width=cfg.width, **cfg.model_options
     ).to(device)
@@ -152,13 +139,19 @@ def train(
     )
     if cfg.preload:
         train_set.preload(progress=rank == 0)
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    trained = [p for p in model.parameters() if p.requires_grad]  # not the dead conv1_temp (§1)
+    decay = [p for p in trained if p.ndim > 1]
+    no_decay = [p for p in trained if p.ndim <= 1]
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=cfg.lr,
     )
-    steps_per_epoch = math.ceil(len(records) / world / cfg.batch_size)
+    # Equal steps on every rank (DDP's collectives hang otherwise): each rank takes len // world clips of
+    # the epoch's permutation, so up to world - 1 clips sit out an epoch, different ones every epoch.
+    per_rank = len(records) // world
+    if per_rank == 0:
+        raise ValueError(f"{len(records)} training clips cannot be shared by {world} ranks")
+    steps_per_epoch = math.ceil(per_rank / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, _schedule(total, max(1, int(cfg.warmup_epochs * steps_per_epoch)))
@@ -175,14 +168,23 @@ def train(
         history = json.loads(state["history"])
         if rank == 0:
             print(f"resuming {out} after epoch {start_epoch}", file=sys.stderr)
-    ddp = nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    ddp = (
+        nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+        if world > 1
+        else model
+    )
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     step = start_epoch * steps_per_epoch
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
+        # Every random draw of an epoch (dropout, augmentation) follows from (seed, epoch, rank) alone, so a
+        # run resumed after a crash continues exactly as the uninterrupted run would have.
+        torch.manual_seed(cfg.seed * 1_000_003 + epoch * 1009 + rank)
         train_set.set_epoch(epoch)
         order = np.random.default_rng([cfg.seed, epoch]).permutation(len(records))
-        shard = order[rank::world][: steps_per_epoch * cfg.batch_size]
+        shard = order[rank::world][:per_rank]
         loader = DataLoader(
             Subset(train_set, shard.tolist()),
             batch_size=cfg.batch_size,
@@ -206,10 +208,14 @@ def train(
                 break
         elapsed += time.perf_counter() - t0
         row = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else None, "elapsed_s": elapsed}
-        if rank == 0 and cfg.val_data and (epoch == cfg.epochs - 1 or cfg.max_steps is None):
+        if cfg.val_data and (epoch == cfg.epochs - 1 or cfg.max_steps is None):
+            # Every rank evaluates its share; the confusion matrices are summed (evaluate does it).
             val_records, _ = read_labels_csv(cfg.val_data)
             metrics = evaluate(
-                model, VideoClips(val_records, cfg.segments, cfg.size, train=False), progress=False
+                model,
+                VideoClips(val_records, cfg.segments, cfg.size, train=False),
+                progress=False,
+                ranks=ranks,
             )
             row.update(val_top1=metrics.top1, val_top5=metrics.top5)
         history.append(row)
@@ -255,6 +261,5 @@ def train(
             },
             provenance={"commit": commit, "command": command, "seed": cfg.seed},
         )
-    if owns_group:  # a caller that set up the group (e.g. the ablation runner) tears it down itself
-        dist.destroy_process_group()
+    finish(ranks)  # a caller that set up the group (e.g. the ablation runner) tears it down itself
     return result

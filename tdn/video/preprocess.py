@@ -140,6 +140,33 @@ def to_model_input(
     return torch.from_numpy(out).view(1, segments * FRAMES_PER_SNIPPET * 3, height, width)
 
 
+def to_model_input_on(
+    frames: np.ndarray,
+    device: torch.device,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+) -> torch.Tensor:
+    """:func:`to_model_input` computed on ``device``: the uint8 snippets are copied (pinned, asynchronous
+    on CUDA) and normalised there with the same float32 operations, so the result is bit-identical."""
+    if (
+        frames.ndim != 5
+        or frames.shape[1] != FRAMES_PER_SNIPPET
+        or frames.shape[-1] != 3
+        or frames.dtype != np.uint8
+    ):
+        raise ValueError(
+            f"expected (T, {FRAMES_PER_SNIPPET}, h, w, 3) uint8 frames, got {frames.dtype} {frames.shape}"
+        )
+    host = torch.from_numpy(np.ascontiguousarray(frames))
+    if device.type == "cuda":
+        host = host.pin_memory()
+    x = host.to(device, non_blocking=True).permute(0, 1, 4, 2, 3).float().div_(255)
+    mean_t = torch.tensor(tuple(mean), dtype=torch.float32).view(1, 1, 3, 1, 1).to(device, non_blocking=True)
+    std_t = torch.tensor(tuple(std), dtype=torch.float32).view(1, 1, 3, 1, 1).to(device, non_blocking=True)
+    segments, _, height, width, _ = frames.shape
+    return x.sub_(mean_t).div_(std_t).reshape(1, segments * FRAMES_PER_SNIPPET * 3, height, width)
+
+
 def denormalize(
     inputs: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
 ) -> np.ndarray:
