@@ -30,14 +30,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """``streamlit run streamlit_app.py`` on 127.0.0.1:``port``, output to ``log``."""
-    command = [
-        sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
-        "--server.address", "127.0.0.1", "--server.port", str(port),
-        "--browser.gatherUsageStats", "false", "--server.headless", "true",
-        "--server.fileWatcherType", "none",  # edits elsewhere in the tree must not pop a "rerun?" prompt
-    ]  # fmt: skip
+def start_server(
+    port: int, log: Path, env: dict[str, str] | None = None, warm: bool = True
+) -> subprocess.Popen[bytes]:
+    """The app on 127.0.0.1:``port``, output to ``log``: through the warm launcher (what ``./dev app``
+    runs), or with ``warm=False`` by plain ``streamlit run streamlit_app.py``."""
+    if warm:
+        command = [
+            sys.executable, "-m", "app.launch", "--server.address", "127.0.0.1", "--server.port", str(port),
+            "--server.fileWatcherType=none",
+        ]  # fmt: skip
+    else:
+        command = [
+            sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+            "--server.address", "127.0.0.1", "--server.port", str(port),
+            "--browser.gatherUsageStats", "false", "--server.headless", "true",
+            "--server.fileWatcherType", "none",  # edits elsewhere in the tree must not pop a "rerun?" prompt
+        ]  # fmt: skip
     with log.open("w") as out:
         return subprocess.Popen(
             command, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT
