@@ -33,9 +33,9 @@ from tdn.interpret.faithfulness import load_mask_for
 from tdn.interpret.gradcam import Explanation, explain
 from tdn.interpret.tdmaps import TDMaps, difference_maps
 from tdn.network.checkpoint import CheckpointInfo, load_checkpoint, resolve_device
-from tdn.network.flops import Profile, profile_model
+from tdn.network.flops import Profile, count_gmacs, profile_model
 from tdn.network.model import TDN
-from tdn.network.runtime import model_lock
+from tdn.network.runtime import ThreadPolicy, apply_thread_policy, model_lock, thread_policy
 from tdn.video import Clip, ClipError, load_clip, warm_up_isolation
 
 THUMBNAIL_SIDE = 144
@@ -117,7 +117,21 @@ def load_model(path: Path, segments: int | None, device: str) -> LoadedModel:
     resolved = str(resolve_device(device))
     mtime = path.stat().st_mtime_ns if path.is_file() else 0
     model, info = _load_model(str(path), mtime, segments, resolved)
-    return LoadedModel(f"{path}|{mtime}|{segments}|{resolved}", model, info)
+    loaded = LoadedModel(f"{path}|{mtime}|{segments}|{resolved}", model, info)
+    if model_device(loaded).type == "cpu":
+        apply_thread_policy(threads_for(loaded.key, loaded))
+    return loaded
+
+
+def model_device(loaded: LoadedModel) -> torch.device:
+    return next(loaded.model.parameters()).device
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def threads_for(model_key: str, _loaded: LoadedModel) -> ThreadPolicy:
+    """The intra-op thread policy for this model on this machine (from its multiply-adds per view)."""
+    with model_lock(_loaded.model):
+        return thread_policy(count_gmacs(_loaded.model, _loaded.info.input_size).total)
 
 
 def device_label(device: str) -> str:

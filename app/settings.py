@@ -3,6 +3,8 @@
 * ``TDN_LENS_MODELS_DIR``: folder of checkpoints offered in the model picker (default ``assets/models``);
   ``*.pth``, ``*.pth.tar`` and ``*.safetensors`` files are listed.
 * ``TDN_LENS_CLIPS_DIR``: folder of sample ``*.mp4`` clips (default: the bundled ``assets/clips``).
+* ``TDN_LENS_PRECISION``: ``fp32`` (IEEE float32, the official logits), ``tf32`` (default: TF32 tensor cores
+  on CUDA; the CPU computes float32 anyway) or ``bf16`` (autocast); the Model page shows it.
 * ``TDN_LENS_ALLOW_SERVER_PATHS=1``: also accept a video path on the server. Off by default, because it lets
   anyone who reaches the page read any video the server process can read.
 """
@@ -15,10 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tdn import assets
+from tdn.network.runtime import DEFAULT_PRECISION, PRECISIONS
 
 ENV_MODELS_DIR = "TDN_LENS_MODELS_DIR"
 ENV_CLIPS_DIR = "TDN_LENS_CLIPS_DIR"
 ENV_ALLOW_SERVER_PATHS = "TDN_LENS_ALLOW_SERVER_PATHS"
+ENV_PRECISION = "TDN_LENS_PRECISION"
 CHECKPOINT_SUFFIXES: tuple[str, ...] = (".pth", ".pth.tar", ".safetensors")
 MAX_LISTED_CHECKPOINTS = 200
 _TRUE = {"1", "true", "yes", "on"}
@@ -29,6 +33,7 @@ class Settings:
     models_dir: Path
     clips_dir: Path
     allow_server_paths: bool
+    precision: str = DEFAULT_PRECISION
 
 
 def settings() -> Settings:
@@ -37,7 +42,13 @@ def settings() -> Settings:
         models_dir=Path(os.environ.get(ENV_MODELS_DIR) or assets.MODELS).expanduser(),
         clips_dir=Path(os.environ.get(ENV_CLIPS_DIR) or assets.CLIPS).expanduser(),
         allow_server_paths=os.environ.get(ENV_ALLOW_SERVER_PATHS, "").strip().lower() in _TRUE,
+        precision=_precision(os.environ.get(ENV_PRECISION, "")),
     )
+
+
+def _precision(value: str) -> str:
+    value = value.strip().lower()
+    return value if value in PRECISIONS else DEFAULT_PRECISION
 
 
 def is_checkpoint_name(name: str) -> bool:

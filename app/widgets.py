@@ -30,6 +30,7 @@ from tdn.interpret.gradcam import (
 )
 from tdn.network.checkpoint import CheckpointError, DeviceError
 from tdn.network.labels import LabelError
+from tdn.network.runtime import get_precision, set_precision
 from tdn.video import ClipError
 
 log = logging.getLogger("tdn_lens.app")
@@ -89,6 +90,8 @@ def device_options() -> list[str]:
 
 def model_sidebar(config: Settings) -> cached.LoadedModel:
     """Checkpoint, segments (asked only when the file cannot tell) and device; returns the loaded model."""
+    if get_precision() != config.precision:
+        set_precision(config.precision)
     sidebar = st.sidebar
     sidebar.header("Model")
     files = checkpoint_files(config)

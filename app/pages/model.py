@@ -15,6 +15,7 @@ from app import cached, figures
 from app.settings import settings
 from app.widgets import attempt, model_sidebar, warn_if_slow
 from tdn import assets
+from tdn.network.runtime import PRECISIONS, get_precision
 
 MODEL_CARD = "MODEL_CARD.md"  # written beside the demo checkpoints by ``python -m tdn card``
 DEMO_NAMES = (assets.DEMO_CHECKPOINT.name, assets.DEMO_TSN_CHECKPOINT.name)
@@ -57,6 +58,8 @@ def architecture(loaded: cached.LoadedModel) -> pd.DataFrame:
         ("segments", str(cfg.num_segments)),
         ("classes", f"{cfg.num_classes}" + (f" ({info.dataset})" if info.dataset else "")),
         ("input", f"{info.input_size}² crops of frames resized to {info.scale_size} (short side)"),
+        ("precision", f"{get_precision()}: {PRECISIONS[get_precision()]}"),
+        ("CPU threads", cached.threads_for(loaded.key, loaded).reason),
         ("checkpoint format", info.format),
         ("file", Path(info.path).name),
         ("sha256", info.sha256[:16] + "…"),

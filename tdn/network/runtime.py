@@ -9,10 +9,12 @@ forward over every core, so serialising calls costs little throughput on CPU (se
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -100,3 +102,36 @@ def deterministic_cudnn() -> Iterator[None]:
             _deterministic_users -= 1
             if _deterministic_users == 0:
                 torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = _saved_cudnn
+
+
+# -------------------------------------------------------------------------------------------- threads
+
+SMALL_MODEL_GMACS = 1.0
+"""Below this many GMACs a view, a second intra-op thread gains little and, when other processes hold the
+cores, loses most: the threads wait for each other at every operator."""
+
+
+@dataclass(frozen=True)
+class ThreadPolicy:
+    """How many intra-op threads a model runs with, and why (shown on the app's Model page)."""
+
+    threads: int
+    cores: int
+    reason: str
+
+
+def thread_policy(gmacs_per_view: float, cores: int | None = None) -> ThreadPolicy:
+    """One thread for a sub-GMAC model; every usable core for a large one."""
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if gmacs_per_view < SMALL_MODEL_GMACS:
+        return ThreadPolicy(
+            1, cores, f"{gmacs_per_view:.2f} GMACs a view: one thread (a second gains little)"
+        )
+    return ThreadPolicy(cores, cores, f"{gmacs_per_view:.1f} GMACs a view: all {cores} cores")
+
+
+def apply_thread_policy(policy: ThreadPolicy) -> None:
+    """Set torch's intra-op threads (process-wide) to the policy's count."""
+    if torch.get_num_threads() != policy.threads:
+        torch.set_num_threads(policy.threads)
