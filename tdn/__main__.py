@@ -2,12 +2,15 @@
 
 Each command lives in its own module exposing ``add_arguments(parser)`` and ``run(args) -> int``;
 they are imported lazily so that ``python -m tdn profile`` never pays for Streamlit or decoding.
+Exit codes (docs in ``tdn.cli.common``): 0 done, 2 unusable arguments or inputs, 1 a failure while
+working; never a traceback unless ``TDN_TRACEBACK=1``.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -16,8 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("tdn.cli.synth", "generate the synthetic motion dataset"),
     "train": ("tdn.cli.train", "train a TDN configuration (torchrun-ready)"),
     "evaluate": ("tdn.cli.evaluate", "top-1/top-5 and confusion of a checkpoint"),
-    "explain": ("tdn.cli.explain", "Grad-CAM and TDM difference maps for a video"),
-    "compare": ("tdn.cli.compare", "TDN against a second model on one clip"),
+    "explain": ("tdn.cli.explain", "Grad-CAM and TDM difference maps for a video or a folder of videos"),
+    "compare": ("tdn.cli.compare", "TDN against a second model on one video"),
     "samples": ("tdn.cli.samples", "regenerate the bundled sample clips"),
     "card": ("tdn.cli.card", "measure the demo models and write their model card"),
 }
@@ -35,8 +38,50 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(COMMANDS[argv[0]][0])
     cmd_parser = argparse.ArgumentParser(prog=f"python -m tdn {argv[0]}", description=COMMANDS[argv[0]][1])
     module.add_arguments(cmd_parser)
-    args = cmd_parser.parse_args(argv[1:])
-    return int(module.run(args) or 0)
+    args = cmd_parser.parse_args(argv[1:])  # a bad value: usage and message on stderr, exit 2
+    return _run(module, args)
+
+
+def _run(module: object, args: argparse.Namespace) -> int:
+    """The command's exit code; whatever it raises becomes one ``error:`` line (exit 2 for a
+    ``UsageError``, 1 otherwise), with the traceback only when ``TDN_TRACEBACK`` is set."""
+    from tdn.cli.common import UsageError, one_line
+
+    try:
+        return int(module.run(args) or 0)  # type: ignore[attr-defined]
+    except UsageError as e:
+        print(f"error: {one_line(e)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `| head`: the reader has gone; say nothing more on stdout
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Exception as e:
+        if os.environ.get("TDN_TRACEBACK"):
+            raise
+        print(f"error: {_describe(e)} (TDN_TRACEBACK=1 shows where)", file=sys.stderr)
+        return 1
+
+
+def _describe(error: Exception) -> str:
+    """One line: the message of the errors the library raises for people; type and message otherwise."""
+    from tdn.cli.common import one_line
+
+    try:
+        from tdn.network.checkpoint import CheckpointError
+        from tdn.video.decode import ClipError
+
+        for_people: tuple[type[Exception], ...] = (CheckpointError, ClipError)
+    except Exception:  # the error may be that these cannot be imported
+        for_people = ()
+    text = one_line(error)
+    if isinstance(error, for_people) and text:
+        return text
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.filename}: {error.strerror}" if error.filename else error.strerror
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 if __name__ == "__main__":

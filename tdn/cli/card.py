@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from tdn.cli.common import load_model_from, make_output_dir, output_dir, positive_int
 from tdn.network.checkpoint import CheckpointInfo
 from tdn.network.model import TDN
 
@@ -30,13 +31,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=f"models to describe (default: {DEMO_CHECKPOINT.name} and {DEMO_TSN_CHECKPOINT.name})",
     )
-    parser.add_argument("--eval-num", type=int, default=700, help="held-out generated clips for accuracy")
+    parser.add_argument(
+        "--eval-num",
+        type=positive_int,
+        default=350,
+        help="held-out generated clips for accuracy (default: 350)",
+    )
     parser.add_argument("--eval-seed", type=int, default=2001)
     parser.add_argument(
-        "--faith-num", type=int, default=140, help="clips for the Grad-CAM faithfulness figures"
+        "--faith-num",
+        type=positive_int,
+        default=40,
+        help="clips for the Grad-CAM faithfulness figures (default: 40, the first of the held-out clips)",
     )
     parser.add_argument("--cache", default="runs/cache")
-    parser.add_argument("--out", default=str(MODELS))
+    parser.add_argument(
+        "--out", type=output_dir, default=MODELS, help="folder for MODEL_CARD.md and model_card.json"
+    )
 
 
 CARD_LAYERS = ("res5", "res4", "res3", "res2", "stem")  # deepest first
@@ -80,7 +91,6 @@ def _faithfulness(model: TDN, info: CheckpointInfo, folder: Path, num: int) -> d
 
 def run(args: argparse.Namespace) -> int:
     from tdn.assets import DEMO_CHECKPOINT, DEMO_TSN_CHECKPOINT
-    from tdn.network.checkpoint import load_checkpoint
     from tdn.network.flops import count_gmacs, count_params, measure_latency
     from tdn.training.data import VideoClips, read_labels_csv
     from tdn.training.evaluation import evaluate
@@ -88,12 +98,13 @@ def run(args: argparse.Namespace) -> int:
 
     paths = args.checkpoint or [str(DEMO_CHECKPOINT), str(DEMO_TSN_CHECKPOINT)]
     torch.set_num_threads(torch.get_num_threads())
+    models = [load_model_from(path, device="cpu") for path in paths]  # every checkpoint checked first
+    out = make_output_dir(Path(args.out))  # before minutes of work, not after
     cards = []
-    for path in paths:
-        model, info = load_checkpoint(path, device="cpu")
+    for path, (model, info) in zip(paths, models, strict=True):
         folder = Path(synthetic_folder(args.cache, args.eval_num, args.eval_seed, info.scale_size, 48))
         records, _ = read_labels_csv(folder)
-        metrics = evaluate(model, VideoClips(records, model.num_segments, info.input_size, train=False))
+        metrics = evaluate(model, VideoClips.for_evaluation(records, info.spec))
         gmacs, stages, _, _ = count_gmacs(model, info.input_size)
         training = info.metadata.get("training", {})
         cards.append(
@@ -124,7 +135,6 @@ def run(args: argparse.Namespace) -> int:
                 "file_mb": Path(path).stat().st_size / 2**20,
             }
         )
-    out = Path(args.out)
     (out / "model_card.json").write_text(json.dumps(cards, indent=1))
     (out / "MODEL_CARD.md").write_text(render(cards, args))
     print(f"wrote {out / 'MODEL_CARD.md'}")
@@ -170,7 +180,7 @@ def render(cards: list[dict], args: argparse.Namespace) -> str:
         "Share of Grad-CAM energy (target = true class) inside the acting object's mask dilated by 2 px, "
         "against the mask's share of the image area, averaged over clips; the default layer (the deepest "
         "with a map of at least 7x7) is marked. ROAD (at the default layer): target-probability change "
-        "when the most / least relevant pixels are removed and imputed (see tdn/faithfulness.py).",
+        "when the most / least relevant pixels are removed and imputed (see tdn/interpret/faithfulness.py).",
         "",
         "| model | layer | energy share | area share | ratio | clips |",
         "|---|---|---|---|---|---|",

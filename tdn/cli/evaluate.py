@@ -1,42 +1,95 @@
-"""``python -m tdn evaluate``: top-1, top-5 and the confusion matrix of a checkpoint."""
+"""``python -m tdn evaluate``: top-1, top-5 and the confusion matrix of a checkpoint.
+
+Every video is preprocessed as ``predict`` does it, from the checkpoint's spec (``info.spec``: an official
+checkpoint's short side 256, then the centre 224; see :meth:`tdn.training.data.VideoClips.for_evaluation`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
-from tdn.network.checkpoint import load_checkpoint
-from tdn.training.data import VideoClips, read_labels_csv
-from tdn.training.evaluation import evaluate
+from tdn.cli.common import (
+    UsageError,
+    add_decode_arguments,
+    add_quiet_argument,
+    checkpoint_warnings,
+    labelled_folder,
+    load_model_from,
+    one_line,
+    positive_int,
+    show_progress,
+    warn,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", default=None, help="default: the bundled demo TDN")
     src = parser.add_mutually_exclusive_group(required=True)
-    src.add_argument("--data", help="folder with videos and labels.csv")
-    src.add_argument("--synthetic", type=int, metavar="N", help="N generated clips")
+    src.add_argument(
+        "--data", type=labelled_folder, help="folder with videos and labels.csv (file,label_index,label_name)"
+    )
+    src.add_argument("--synthetic", type=positive_int, metavar="N", help="N generated clips")
     parser.add_argument("--seed", type=int, default=2001, help="seed of the generated clips")
-    parser.add_argument("--segments", type=int, default=None)
-    parser.add_argument("--cache", default="runs/cache")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--segments", type=positive_int, default=None, help="segments (required for official files)"
+    )
+    parser.add_argument("--cache", default="runs/cache", help="where generated clips are kept")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    add_decode_arguments(parser)
+    add_quiet_argument(parser)
+    parser.add_argument("--json", action="store_true", help='one JSON object (with its "warnings")')
+
+
+def check_records(records: list, folder: Path, num_classes: int, model: str) -> None:
+    """Every listed video exists and every label is one of the model's classes, before any work."""
+    missing = [r for r in records if not r.path.is_file()]
+    if missing:
+        shown = ", ".join(str(r.path) for r in missing[:5])
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise UsageError(
+            f"{folder / 'labels.csv'}: {len(missing)} of its {len(records)} videos are missing: {shown}{more}"
+        )
+    beyond = sorted({r.label for r in records if r.label >= num_classes})
+    if beyond:
+        raise UsageError(
+            f"{folder / 'labels.csv'}: label_index {', '.join(map(str, beyond))} is not a class of {model}, "
+            f"which has classes 0..{num_classes - 1}"
+        )
 
 
 def run(args: argparse.Namespace) -> int:
-    from tdn.assets import DEMO_CHECKPOINT
+    from tdn.training.data import VideoClips, read_labels_csv
+    from tdn.training.evaluation import evaluate
     from tdn.training.synth import synthetic_folder
+    from tdn.video.clip import ClipError
 
-    model, info = load_checkpoint(args.checkpoint or DEMO_CHECKPOINT, args.segments, args.device)
-    size = info.input_size
-    folder = args.data or synthetic_folder(args.cache, args.synthetic, args.seed, info.scale_size, 48)
-    records, _ = read_labels_csv(folder)
-    metrics = evaluate(
-        model, VideoClips(records, model.num_segments, size, train=False), progress=not args.json
-    )
+    model, info = load_model_from(args.checkpoint, args.segments, args.device)
+    warnings = checkpoint_warnings(info)
+    progress = show_progress(args)
+    if args.data is not None:
+        folder = Path(args.data)
+    else:
+        folder = Path(synthetic_folder(args.cache, args.synthetic, args.seed, info.scale_size, 48))
+    try:
+        records, _ = read_labels_csv(folder)
+    except (ValueError, OSError, UnicodeDecodeError) as e:
+        raise UsageError(one_line(e)) from None
+    check_records(records, folder, model.config.num_classes, info.name)
+    data = VideoClips.for_evaluation(records, info.spec, timeout_s=args.decode_timeout)
+    try:
+        metrics = evaluate(model, data, progress=progress)
+    except ClipError as e:
+        print(f"error: {one_line(e)}", file=sys.stderr)
+        return 1
+    for path, texts in data.warnings.items():
+        warnings += warn(path, texts)
     if args.json:
-        print(json.dumps(metrics.to_dict()))
+        print(json.dumps({**metrics.to_dict(), "warnings": warnings}))
         return 0
-    print(f"{info.name} on {len(records)} videos from {folder}")
+    print(f"{info.name} on {len(records)} videos from {folder} ({info.spec.describe()})")
     print(f"top-1 {metrics.top1:.4f}   top-5 {metrics.top5:.4f}")
     print("confusion (rows: true class, columns: predicted)")
     for i, row in enumerate(metrics.confusion):

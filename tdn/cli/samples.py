@@ -27,11 +27,12 @@ SAMPLES: list[tuple[int, int]] = [
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from tdn.assets import CLIPS
+    from tdn.cli.common import output_dir, positive_int
 
-    parser.add_argument("--out", default=str(CLIPS))
-    parser.add_argument("--size", type=int, default=112)
-    parser.add_argument("--frames", type=int, default=48)
-    parser.add_argument("--fps", type=int, default=12)
+    parser.add_argument("--out", type=output_dir, default=CLIPS)
+    parser.add_argument("--size", type=positive_int, default=112)
+    parser.add_argument("--frames", type=positive_int, default=48)
+    parser.add_argument("--fps", type=positive_int, default=12)
 
 
 def slug(name: str) -> str:

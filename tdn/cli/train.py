@@ -9,20 +9,35 @@ import shlex
 import sys
 from dataclasses import fields
 
+from tdn.cli.common import labelled_folder, nonnegative_int, positive_float, positive_int
 from tdn.network.model import ARCHS, VARIANTS
 from tdn.training.loop import TrainConfig, train
+
+# TrainConfig fields whose values have a floor (the others take any number of their type)
+ARGUMENT_TYPES = {
+    "width": positive_float,
+    "segments": positive_int,
+    "size": positive_int,
+    "epochs": positive_int,
+    "batch_size": positive_int,
+    "lr": positive_float,
+    "workers": nonnegative_int,
+    "max_steps": positive_int,
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     src = parser.add_mutually_exclusive_group(required=True)
-    src.add_argument("--data", help="folder with videos and labels.csv")
-    src.add_argument("--synthetic", type=int, metavar="N", help="train on N generated motion clips (cached)")
+    src.add_argument("--data", type=labelled_folder, help="folder with videos and labels.csv")
+    src.add_argument(
+        "--synthetic", type=positive_int, metavar="N", help="train on N generated motion clips (cached)"
+    )
     parser.add_argument("--synth-seed", type=int, default=1, help="seed of the generated training set")
-    parser.add_argument("--val-data", help="held-out folder with labels.csv")
-    parser.add_argument("--val-synthetic", type=int, metavar="N", help="N generated held-out clips")
+    parser.add_argument("--val-data", type=labelled_folder, help="held-out folder with labels.csv")
+    parser.add_argument("--val-synthetic", type=positive_int, metavar="N", help="N generated held-out clips")
     parser.add_argument("--val-seed", type=int, default=1001, help="seed of the generated held-out set")
-    parser.add_argument("--synth-size", type=int, default=112)
-    parser.add_argument("--synth-frames", type=int, default=48)
+    parser.add_argument("--synth-size", type=positive_int, default=112)
+    parser.add_argument("--synth-frames", type=positive_int, default=48)
     parser.add_argument("--cache", default="runs/cache", help="where generated clips are kept")
     parser.add_argument("--out", required=True, help="run folder: state.pt (resume), model.safetensors")
     parser.add_argument("--arch", default="resnet18", choices=sorted(ARCHS))
@@ -32,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-shift", dest="shift", action="store_false", default=None)
     parser.add_argument(
         "--ltdm-reduction",
-        type=int,
+        type=positive_int,
         default=None,
         help="L-TDM channel reduction (official: 16; a narrow backbone may want 16 x width)",
     )
@@ -51,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "workers",
         "max_steps",
     ):
-        kind = type(defaults[name]) if defaults[name] is not None else int
+        kind = ARGUMENT_TYPES.get(name) or (type(defaults[name]) if defaults[name] is not None else int)
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=defaults[name])
     parser.add_argument("--name", default=None, help="model name stored in the checkpoint")
     parser.add_argument("--init-from", default=None, help="start from this checkpoint's weights")
@@ -61,10 +76,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tdn.training.synth import HFLIP_LABEL_MAP, synthetic_folder
 
-    data = args.data or synthetic_folder(
-        args.cache, args.synthetic, args.synth_seed, args.synth_size, args.synth_frames
+    data = (
+        str(args.data)
+        if args.data
+        else synthetic_folder(args.cache, args.synthetic, args.synth_seed, args.synth_size, args.synth_frames)
     )
-    val = args.val_data
+    val = str(args.val_data) if args.val_data else None
     if args.val_synthetic:
         val = synthetic_folder(
             args.cache, args.val_synthetic, args.val_seed, args.synth_size, args.synth_frames

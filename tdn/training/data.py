@@ -1,14 +1,20 @@
 """Training and evaluation data: a folder of videos with ``labels.csv`` (``file,label_index,label_name``).
 
 Clips are sampled with ``tdn.video.sampling``: random TSN sampling plus augmentation for training, the
-deterministic test formula for evaluation. Either way the frames' short side is first resized to
-``scale_size`` (``tdn.video.preprocess.resize_short_side``, PIL bilinear); evaluation then takes the centre crop
-of ``size``, which is exactly what ``tdn.video.load_clip(..., size, scale_size)`` gives a user at inference
-time, and training a random multi-scale crop. ``scale_size`` defaults to ``size`` (the synthetic data is
-made at that size, so the resize then changes nothing).
+deterministic test formula for evaluation.
 
-Frames are decoded on demand with the exact reader of ``tdn.video.decode`` (only the sampled frames, the same
-pixels as decord and as ``load_clip``), or all at once by :meth:`VideoClips.preload` with decord.
+Evaluation has one preprocessing path, the one ``predict`` uses: :meth:`VideoClips.for_evaluation` takes a
+checkpoint's :class:`tdn.contract.ClipSpec` (``info.spec``) and each item is
+``tdn.video.load_clip(path, spec=spec, exact=True).inputs[0]``: the short side resized to
+``spec.scale_size`` with PIL bilinear (``tdn.video.preprocess``), the centre crop of ``spec.input_size``,
+the spec's normalisation (the official test: 256 then centre 224 for an official checkpoint). Clip warnings
+(a truncated file...) are kept in :attr:`VideoClips.warnings`.
+
+Training resizes the short side to ``scale_size`` the same way (``tdn.video.preprocess.resize_short_side``),
+then takes a random multi-scale crop; ``scale_size`` defaults to ``size`` (the synthetic data is made at that
+size, so the resize then changes nothing). Frames are decoded on demand with the exact reader of
+``tdn.video.decode`` (only the sampled frames, the same pixels as decord and as ``load_clip``), or all at once
+by :meth:`VideoClips.preload` with decord.
 """
 
 from __future__ import annotations
@@ -18,11 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-import decord
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from tdn.contract import IMAGENET_MEAN, IMAGENET_STD, ClipSpec
 from tdn.video.decode import PyAVReader, probe
 from tdn.video.preprocess import center_crop, resize_short_side, to_model_input
 from tdn.video.sampling import test_indices, train_indices
@@ -45,7 +51,17 @@ def read_labels_csv(folder: str | Path) -> tuple[list[VideoRecord], list[str]]:
         rows = list(csv.DictReader(handle))
     if not rows or not {"file", "label_index", "label_name"} <= set(rows[0]):
         raise ValueError(f"{csv_path} must have the columns file,label_index,label_name")
-    records = [VideoRecord(folder / r["file"], int(r["label_index"]), r["label_name"]) for r in rows]
+    records = []
+    for line, r in enumerate(rows, start=2):
+        try:
+            label = int(r["label_index"])
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{csv_path}, line {line}: label_index {r['label_index']!r} is not a whole number"
+            ) from None
+        if label < 0:
+            raise ValueError(f"{csv_path}, line {line}: label_index {label} is negative")
+        records.append(VideoRecord(folder / (r["file"] or ""), label, r["label_name"] or ""))
     names: dict[int, str] = {r.label: r.name for r in records}
     return records, [names.get(i, f"class {i}") for i in range(max(names) + 1)]
 
@@ -53,7 +69,8 @@ def read_labels_csv(folder: str | Path) -> tuple[list[VideoRecord], list[str]]:
 class VideoClips(Dataset):
     """(input (T·15, S, S) float tensor, label) per video; ``train=True`` samples randomly and augments.
 
-    S is ``size``; frames are first resized to short side ``scale_size`` (default: ``size``).
+    S is ``size``; frames are first resized to short side ``scale_size`` (default: ``size``) and normalised
+    with ``mean`` and ``std``. For evaluation build it with :meth:`for_evaluation` from a checkpoint's spec.
     """
 
     def __init__(
@@ -66,6 +83,9 @@ class VideoClips(Dataset):
         hflip_label_map: dict[int, int] | None = None,
         scales: tuple[float, ...] = (1.0, 0.875, 0.75),
         scale_size: int | None = None,
+        mean: tuple[float, float, float] = IMAGENET_MEAN,
+        std: tuple[float, float, float] = IMAGENET_STD,
+        timeout_s: float | None = None,
     ) -> None:
         self.records = records
         self.num_segments = num_segments
@@ -78,11 +98,35 @@ class VideoClips(Dataset):
         self.epoch = 0
         self.hflip_label_map = hflip_label_map
         self.scales = scales
+        self.mean, self.std = tuple(mean), tuple(std)
+        self.timeout_s = timeout_s  # evaluation: per-video decoding limit (None: load_clip's default)
+        self.warnings: dict[str, list[str]] = {}  # evaluation: clip warnings by path (workers=0 only)
         self._frames: list[np.ndarray] | None = None
+
+    @classmethod
+    def for_evaluation(
+        cls, records: list[VideoRecord], spec: ClipSpec, timeout_s: float | None = None
+    ) -> VideoClips:
+        """The evaluation set of a checkpoint: its segments, sizes and normalisation (``info.spec``)."""
+        return cls(
+            records,
+            spec.num_segments,
+            spec.input_size,
+            train=False,
+            scale_size=spec.scale_size,
+            mean=spec.mean,
+            std=spec.std,
+            timeout_s=timeout_s,
+        )
+
+    @property
+    def spec(self) -> ClipSpec:
+        return ClipSpec(self.num_segments, self.size, self.scale_size, self.mean, self.std)
 
     def preload(self, progress: bool = True) -> None:
         """Decode every video once into memory (uint8). DataLoader workers forked afterwards share the
         arrays copy-on-write, so an epoch then costs augmentation only, not decoding."""
+        import decord  # imported on use only: imported before torch, it breaks torch's BLAS here (segfault)
         from tqdm import tqdm
 
         self._frames = [
@@ -99,6 +143,8 @@ class VideoClips(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         rec = self.records[index]
+        if not self.train and self._frames is None:
+            return self._evaluation_item(rec)
         rng = np.random.default_rng([self.seed, self.epoch, index])
         if self._frames is not None:
             all_frames = self._frames[index]
@@ -124,7 +170,17 @@ class VideoClips(Dataset):
             snippets, label = self._augment(snippets, label, rng)
         else:
             snippets = center_crop(snippets, self.size)
-        return to_model_input(np.ascontiguousarray(snippets))[0], label
+        return to_model_input(np.ascontiguousarray(snippets), self.mean, self.std)[0], label
+
+    def _evaluation_item(self, rec: VideoRecord) -> tuple[torch.Tensor, int]:
+        """What ``predict`` gives for the video (exact PIL resize, centre crop): ``load_clip`` itself."""
+        from tdn.video.clip import DEFAULT_TIMEOUT_S, load_clip
+
+        timeout = DEFAULT_TIMEOUT_S if self.timeout_s is None else self.timeout_s
+        clip = load_clip(rec.path, spec=self.spec, exact=True, timeout_s=timeout, source_name=str(rec.path))
+        if clip.warnings:
+            self.warnings[str(rec.path)] = list(clip.warnings)
+        return clip.inputs[0][0], rec.label
 
     def _augment(self, snippets: np.ndarray, label: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
         """Multi-scale random crop resized to ``size`` (one crop for the whole clip), then a horizontal flip
@@ -146,4 +202,6 @@ class VideoClips(Dataset):
 
 
 def _length(path: Path) -> int:
+    import decord
+
     return len(decord.VideoReader(str(path), num_threads=1))
