@@ -125,6 +125,6 @@ def test_evaluate_cli_json(tiny_data, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     metrics = json.loads(proc.stdout)
-    assert set(metrics) == {"top1", "top5", "confusion", "num_videos"}
+    assert set(metrics) == {"top1", "top5", "confusion", "num_videos", "warnings"}
     assert metrics["num_videos"] == 28 and 0 <= metrics["top1"] <= metrics["top5"] <= 1
     assert sum(map(sum, metrics["confusion"])) == 28
