@@ -127,3 +127,30 @@ def test_device_rule_without_gpus_is_cpu_and_gloo(monkeypatch: pytest.MonkeyPatc
     # Two local ranks, one GPU: both on cuda:0, and gloo, since NCCL refuses two ranks on one GPU.
     assert choose_device(1, 2) == (torch.device("cuda", 0), "gloo")
     assert choose_device(0, 1) == (torch.device("cuda", 0), "nccl")
+
+
+def _tdn(args: list[str], ranks: int, port: int) -> subprocess.CompletedProcess:
+    head = [str(TORCHRUN), "--nproc_per_node", str(ranks), "--master_port", str(port), "-m", "tdn"]
+    cmd = head if ranks > 1 else [sys.executable, "-m", "tdn"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run(cmd + args, env=env, cwd=ROOT, capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+@pytest.mark.slow
+def test_sharded_evaluate_and_explain_equal_one_process(uneven_data: Path, tmp_path: Path):
+    from tdn.assets import DEMO_CHECKPOINT
+
+    common = ["--checkpoint", str(DEMO_CHECKPOINT), "--device", "cpu", "--quiet"]
+    single = json.loads(_tdn(["evaluate", "--data", str(uneven_data), "--json", *common], 1, 0).stdout)
+    sharded = json.loads(_tdn(["evaluate", "--data", str(uneven_data), "--json", *common], 2, 29539).stdout)
+    assert sharded == single and single["num_videos"] == 9
+
+    for ranks, port in ((1, 0), (2, 29541)):
+        _tdn(["explain", str(uneven_data), "--out", str(tmp_path / f"x{ranks}"), *common], ranks, port)
+    one, two = (json.loads((tmp_path / f"x{r}" / "index.json").read_text()) for r in (1, 2))
+    strip = [{k: v for k, v in row.items() if k != "out"} for row in one]
+    assert [{k: v for k, v in row.items() if k != "out"} for row in two] == strip and len(one) == 9
+    assert [Path(r["out"]).name for r in one] == [Path(r["out"]).name for r in two]
+    assert all((Path(r["out"]) / "explanation.json").is_file() for r in two)

@@ -36,6 +36,33 @@ class UsageError(Exception):
 # ------------------------------------------------------------------------------------ argument types
 
 
+def device_name(text: str) -> str:
+    """argparse ``type=``: auto, cpu, cuda or cuda:N (whether it exists is checked when the model loads)."""
+    value = text.strip().lower()
+    if value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit()):
+        return value
+    raise argparse.ArgumentTypeError(f"expected auto, cpu, cuda or cuda:N, got {text!r}")
+
+
+def add_device_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--device`` and ``--precision`` (docs: ``tdn.network.runtime.PRECISIONS``)."""
+    from tdn.network.runtime import DEFAULT_PRECISION, PRECISIONS
+
+    parser.add_argument("--device", type=device_name, default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument(
+        "--precision",
+        choices=list(PRECISIONS),
+        default=DEFAULT_PRECISION,
+        help="; ".join(f"{k}: {v}" for k, v in PRECISIONS.items()) + f" (default {DEFAULT_PRECISION})",
+    )
+
+
+def apply_precision(args: argparse.Namespace) -> None:
+    from tdn.network.runtime import set_precision
+
+    set_precision(getattr(args, "precision", None) or "tf32")
+
+
 def positive_int(text: str) -> int:
     """argparse ``type=``: an integer of at least 1."""
     try:
@@ -150,7 +177,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--segments", type=positive_int, default=None, help="segments (required for official files)"
     )
     parser.add_argument("--labels", default=None, help="class-name file overriding the checkpoint's")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    add_device_arguments(parser)
 
 
 def add_decode_arguments(parser: argparse.ArgumentParser) -> None:
@@ -251,6 +278,7 @@ def load_model_from(
 
 def load_model(args: argparse.Namespace) -> tuple[TDN, CheckpointInfo]:
     """(model, info) from the command's model arguments; the demo TDN when no checkpoint is given."""
+    apply_precision(args)
     return load_model_from(args.checkpoint, args.segments, args.device, args.labels)
 
 

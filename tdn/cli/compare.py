@@ -10,6 +10,8 @@ from tdn.cli.common import (
     UsageError,
     add_cam_arguments,
     add_decode_arguments,
+    add_device_arguments,
+    apply_precision,
     check_target,
     checkpoint_warnings,
     load_clip_for,
@@ -39,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--segments", type=positive_int, default=None, help="segments (required for official files)"
     )
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    add_device_arguments(parser)
     add_cam_arguments(parser, "model A's input size")
     parser.add_argument(
         "--target", type=nonnegative_int, default=None, help="class index (default: model A's top-1)"
@@ -93,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     if not video.is_file():
         raise UsageError(f"{video}: no such video file")
     path_a, path_b = checkpoint_paths(args.checkpoint)
+    apply_precision(args)
     a = load_model_from(path_a, args.segments, args.device)
     b = load_model_from(path_b, args.segments, args.device)
     check_target(args.target, a[1])

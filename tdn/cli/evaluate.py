@@ -14,7 +14,9 @@ from pathlib import Path
 from tdn.cli.common import (
     UsageError,
     add_decode_arguments,
+    add_device_arguments,
     add_quiet_argument,
+    apply_precision,
     checkpoint_warnings,
     labelled_folder,
     load_model_from,
@@ -37,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--segments", type=positive_int, default=None, help="segments (required for official files)"
     )
     parser.add_argument("--cache", default="runs/cache", help="where generated clips are kept")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    add_device_arguments(parser)
     add_decode_arguments(parser)
     add_quiet_argument(parser)
     parser.add_argument("--json", action="store_true", help='one JSON object (with its "warnings")')
@@ -61,14 +63,18 @@ def check_records(records: list, folder: Path, num_classes: int, model: str) -> 
 
 
 def run(args: argparse.Namespace) -> int:
+    from tdn.distributed import finish, gather_objects, init_from_env
     from tdn.training.data import VideoClips, read_labels_csv
     from tdn.training.evaluation import evaluate
     from tdn.training.synth import synthetic_folder
     from tdn.video.clip import ClipError
 
+    # Under torchrun every rank evaluates its share (tdn.distributed.shard) and rank 0 reports the totals.
+    ranks = init_from_env(cpu_only=args.device == "cpu")
+    apply_precision(args)
     model, info = load_model_from(args.checkpoint, args.segments, args.device)
-    warnings = checkpoint_warnings(info)
-    progress = show_progress(args)
+    warnings = checkpoint_warnings(info) if ranks.is_main else []
+    progress = show_progress(args) and ranks.is_main
     if args.data is not None:
         folder = Path(args.data)
     else:
@@ -80,12 +86,18 @@ def run(args: argparse.Namespace) -> int:
     check_records(records, folder, model.config.num_classes, info.name)
     data = VideoClips.for_evaluation(records, info.spec, timeout_s=args.decode_timeout)
     try:
-        metrics = evaluate(model, data, progress=progress)
+        metrics = evaluate(model, data, progress=progress, ranks=ranks)
     except ClipError as e:
         print(f"error: {one_line(e)}", file=sys.stderr)
         return 1
-    for path, texts in data.warnings.items():
-        warnings += warn(path, texts)
+    clip_warnings: dict = {}
+    for part in gather_objects(dict(data.warnings), ranks):
+        clip_warnings.update(part)
+    finish(ranks)
+    if not ranks.is_main:
+        return 0
+    for path in sorted(clip_warnings, key=str):
+        warnings += warn(path, clip_warnings[path])
     if args.json:
         print(json.dumps({**metrics.to_dict(), "warnings": warnings}))
         return 0

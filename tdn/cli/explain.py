@@ -51,22 +51,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tdn.distributed import Ranks, finish, gather_objects, init_from_env, shard, unshard
     from tdn.interpret.gradcam import ExplainError, explain
     from tdn.interpret.render import write_explanation
     from tdn.interpret.tdmaps import difference_maps
     from tdn.util import write_atomic
     from tdn.video.clip import ClipError
 
+    # A folder under torchrun: each rank explains its share of the videos; rank 0 writes the index.
+    batch = Path(args.video).is_dir()
+    ranks = init_from_env(cpu_only=args.device == "cpu") if batch else Ranks()
     videos, model, info = open_inputs(args)
     check_target(args.target, info)
-    model_warnings = checkpoint_warnings(info)
-    progress = show_progress(args)
-    batch = Path(args.video).is_dir()
+    model_warnings = checkpoint_warnings(info) if ranks.is_main else []
+    progress = show_progress(args) and ranks.is_main
     outs = [args.out / name for name in output_names(videos)] if batch else [args.out]
+    pairs = list(zip(videos, outs, strict=True))
+    mine = shard(pairs, ranks)
+    index: list[dict] = []
     failures = 0
-    for path, out in tqdm(
-        list(zip(videos, outs, strict=True)), desc="explain", disable=not progress or not batch, unit="video"
-    ):
+    for path, out in tqdm(mine, desc="explain", disable=not progress or not batch, unit="video"):
         steps = tqdm(STEPS, desc=path.name, leave=False, disable=not progress or batch)
         try:
             steps.set_postfix_str(STEPS[0])
@@ -90,8 +94,26 @@ def run(args: argparse.Namespace) -> int:
         except (ClipError, ExplainError, OSError) as e:
             failures += 1
             report_error(str(path), e)
+            index.append({"file": str(path), "error": str(e)})
             continue
         finally:
             steps.close()
+        index.append(
+            {
+                "file": str(path),
+                "out": str(out),
+                "target": ex.target,
+                "target_name": ex.target_name,
+                "score": ex.score,
+                "method": ex.method,
+                "layer": ex.layer,
+                "frame_indices": ex.frame_indices.tolist(),
+            }
+        )
         tqdm.write(f"{path}: {ex.target_name} ({ex.score:.1%}), {ex.method} at {ex.layer} → {out}")
+    parts = gather_objects(index, ranks)
+    failures = sum(sum("error" in row for row in part) for part in parts)
+    finish(ranks)
+    if batch and ranks.is_main:
+        write_atomic(args.out / "index.json", json.dumps(unshard(parts, len(pairs)), indent=1) + "\n")
     return 1 if failures else 0

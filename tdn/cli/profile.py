@@ -7,7 +7,15 @@ import json
 
 import torch
 
-from tdn.cli.common import UsageError, nonnegative_int, one_line, positive_float, positive_int
+from tdn.cli.common import (
+    UsageError,
+    add_device_arguments,
+    apply_precision,
+    nonnegative_int,
+    one_line,
+    positive_float,
+    positive_int,
+)
 from tdn.contract import CHANNELS_PER_SEGMENT
 from tdn.network.checkpoint import DeviceError, resolve_device
 from tdn.network.flops import profile_model
@@ -22,12 +30,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width", type=positive_float, default=1.0, help="channel width multiplier")
     parser.add_argument("--classes", type=positive_int, default=174)
     parser.add_argument("--runs", type=nonnegative_int, default=5, help="timed forwards (0 skips latency)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    add_device_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
+        apply_precision(args)
         device = resolve_device(args.device)
     except DeviceError as e:
         raise UsageError(f"--device {args.device}: {one_line(e)}") from None
