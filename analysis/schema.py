@@ -16,6 +16,8 @@ Conventions
   ``name`` (the seed is its own column) so that the charts can average over seeds.
 * ``source``: for ``our-run`` rows a JSON object with at least ``commit``, ``command`` and ``config``; for
   ``publication`` rows the reference text.
+* ``seed`` is required for our runs, except for our evaluation of a checkpoint whose training seed is unknown
+  (an official file): its source JSON says ``"kind": "evaluation"`` (``analysis.evaluations``).
 * ``date``: when the row was recorded, ISO 8601 (our runs: when the run finished; publications: when their
   source table entered the repository).
 """
@@ -222,11 +224,20 @@ def _cross_checks(v: dict[str, Any]) -> list[tuple[str, str]]:
     if v["latency_ms"] is not None and v["latency_device"] is None:
         problems.append(("latency_device", "is empty but latency_ms is given"))
     if v["source_kind"] == "our-run":
-        if v["seed"] is None:
+        if v["seed"] is None and not _is_evaluation(v["source"]):
             problems.append(("seed", "is empty but required for our-run rows"))
         if v["source"] is not None:
             problems += [("source", why) for why in _our_run_source_problems(v["source"])]
     return problems
+
+
+def _is_evaluation(text: str | None) -> bool:
+    """Whether an our-run source is an evaluation of someone else's checkpoint (whose seed may be unknown)."""
+    try:
+        source = json.loads(text or "")
+    except json.JSONDecodeError:
+        return False
+    return isinstance(source, dict) and source.get("kind") == "evaluation"
 
 
 def _our_run_source_problems(text: str) -> list[str]:
