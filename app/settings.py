@@ -7,6 +7,8 @@
   on CUDA; the CPU computes float32 anyway) or ``bf16`` (autocast); the Model page shows it.
 * ``TDN_LENS_ALLOW_SERVER_PATHS=1``: also accept a video path on the server. Off by default, because it lets
   anyone who reaches the page read any video the server process can read.
+* ``TDN_LENS_DECODE_TIMEOUT_S``: the longest one video may take to decode (default 60 s). ``tdn.video.load_clip``
+  reads it whenever it is not given ``timeout_s``, so it sets the app's limit; its time-out message names it.
 """
 
 from __future__ import annotations

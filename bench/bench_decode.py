@@ -7,6 +7,10 @@ B-frames; two slices per frame, as PyAV's encoder threading writes it), the same
 Python process so that its peak RSS is its own; the import baseline (numpy, torch, PyAV) is printed
 beside it. Usage: ``python -m bench.bench_decode [--runs 7]``.
 
+``--containers`` times the same 15-minute stream (320x240, 25 fps, x264 ``veryfast`` from FFmpeg's
+``testsrc2``, made once with the ``ffmpeg`` command line) as MP4 and stream-copied to MPEG-TS, FLV and
+Matroska, in-process, with the frame count, the seeks and the packets the reader sent to the decoder.
+
 ``--compare REV`` times ``tdn/video.py`` as it was at git revision REV (a self-contained module before the
 split into decode.py and isolation.py) against the current code, alternating old and new runs in one
 process so that a busy machine slows both alike, and checks that both give the same pixels.
@@ -85,6 +89,61 @@ def make_clip(name: str) -> Path:
     partial.rename(path)
     print(f"  generated {path} ({path.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - start:.1f} s")
     return path
+
+
+CONTAINER_SECONDS = 900
+CONTAINERS = ("mp4", "ts", "flv", "mkv")
+
+
+def make_container_clips() -> dict[str, Path]:
+    """The 15-minute stream as MP4 (encoded once) and stream-copied into the other CONTAINERS."""
+    import shutil
+
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise SystemExit("--containers needs the ffmpeg command line (apt-get install ffmpeg)")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    paths = {kind: CACHE / f"testsrc2_15min_320x240.{kind}" for kind in CONTAINERS}
+    quiet = [ffmpeg, "-v", "error", "-nostdin", "-y"]
+    if not paths["mp4"].exists():
+        source = f"testsrc2=size=320x240:rate=25:duration={CONTAINER_SECONDS}"
+        partial = paths["mp4"].with_suffix(".partial.mp4")
+        subprocess.run(
+            [*quiet, "-f", "lavfi", "-i", source, "-c:v", "libx264", "-preset", "veryfast"]
+            + ["-pix_fmt", "yuv420p", str(partial)],
+            check=True,
+        )
+        partial.rename(paths["mp4"])
+    for kind in CONTAINERS[1:]:
+        if not paths[kind].exists():
+            subprocess.run([*quiet, "-i", str(paths["mp4"]), "-c", "copy", str(paths[kind])], check=True)
+    return paths
+
+
+def containers(runs: int) -> None:
+    """load_clip on the same stream in each container: median wall time, frames, reader statistics."""
+    from tdn.video import load_clip, sampling
+    from tdn.video.reader import PyAVReader
+
+    paths = make_container_clips()
+    print(f"{CONTAINER_SECONDS / 60:.0f}-minute 320x240 25 fps H.264, 8 segments x 5 frames, in-process")
+    base = None
+    for kind, path in paths.items():
+        load_clip(path)  # warm-up
+        walls = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            clip = load_clip(path)
+            walls.append((time.perf_counter() - start) * 1000)
+        reader = PyAVReader(str(path), 0)
+        list(reader.raw_frames(np.unique(sampling.test_indices(reader.num_frames, 8)).tolist()))
+        median = statistics.median(walls)
+        base = base or median
+        print(
+            f"  {kind:4} {median:7.0f} ms (min {min(walls):5.0f}, x{median / base:.2f} of mp4)  "
+            f"{clip.num_frames} frames  seeks {reader.stats['seeks']}, packets decoded "
+            f"{reader.stats['packets']}, plain passes {reader.stats['plain_passes']}"
+        )
 
 
 def run_case(clip: str, options: dict, runs: int) -> dict:
@@ -172,7 +231,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--compare", metavar="REV", help="time tdn/video.py at git revision REV against now")
+    parser.add_argument("--containers", action="store_true", help="the same stream as MP4, TS, FLV, MKV")
     args = parser.parse_args()
+    if args.containers:
+        containers(args.runs)
+        return
     if args.compare:
         print(
             f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"

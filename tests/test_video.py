@@ -20,6 +20,7 @@ from torchvision import transforms
 import tdn.video.clip as video
 from tdn import filetypes
 from tdn.video import Clip, ClipError, decode, isolation, load_clip, preprocess, sampling
+from tdn.video.reader import PyAVReader
 from tests.videogen import frame_pattern, read_index, write_audio, write_no_frames, write_video
 
 CROP_CODE = 0.5 * 256 / 224  # the index code's share of a 224 centre crop
@@ -173,7 +174,7 @@ def test_pyav_reader_skips_and_seeks_without_changing_pixels(
 ) -> None:
     path = write_video(clips_dir / f"skip_{name}", frame_pattern(60, 48, 64), **options)  # type: ignore[arg-type]
     wanted = [0, 1, 2, 19, 20, 21, 37, 44, 45, 58, 59]
-    reader = decode.PyAVReader(str(path), 0)
+    reader = PyAVReader(str(path), 0)
     by_pyav = dict(reader.frames(wanted[::-1]))
     assert sorted(by_pyav) == wanted and reader.num_frames == 60
     reference = decoded_frames(path)
@@ -204,7 +205,7 @@ def test_pyav_reader_matches_decord_on_tagged_colour(
                 image.color_range = color_range
             container.mux(stream.encode(image))
         container.mux(stream.encode(None))
-    by_pyav = dict(decode.PyAVReader(str(path), 0).frames(range(10)))
+    by_pyav = dict(PyAVReader(str(path), 0).frames(range(10)))
     np.testing.assert_array_equal(np.stack([by_pyav[i] for i in range(10)]), decoded_frames(path))
 
 
@@ -455,3 +456,12 @@ def test_evaluation_data_is_what_load_clip_gives(lossless: tuple[Path, np.ndarra
     preloaded.preload(progress=False)
     assert torch.equal(preloaded[0][0], inputs)
     assert VideoClips(records, 8, 224, train=True, scale_size=256)[0][0].shape == (120, 224, 224)
+
+
+def test_decode_still_names_the_reader() -> None:
+    # tdn.training.data imports it from there
+    from tdn.video.decode import PyAVReader as old_name
+
+    assert old_name is PyAVReader and decode.PyAVReader is PyAVReader
+    with pytest.raises(AttributeError):
+        decode.NoSuchThing  # noqa: B018

@@ -10,10 +10,18 @@ the index, so resampling and temporal differences are not trivial.
 
 Lossless choices (decoded pixels equal the written ones): ``.mkv`` with the default ffv1/bgr0,
 ``.mov``/``.avi`` with ``codec="png"``, and ``.gif`` with grey frames.
+
+The ``ffmpeg`` command line, where installed (``FFMPEG``; Debian's ``ffmpeg`` package, which ``./dev test``
+installs as root), turns such clips into what real footage looks like (:func:`ffmpeg`: stream-copied cuts
+with edit lists, MPEG-TS, FLV, cover art) and is the independent reference for what a file shows:
+:func:`ffmpeg_frames` (every frame its default decode outputs) and :func:`ffprobe_count`.
+:func:`damage_packet` breaks one packet of a file the way bit rot does.
 """
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from fractions import Fraction
 from pathlib import Path
 
@@ -165,3 +173,68 @@ def write_no_frames(path: str | Path, width: int = 64, height: int = 48) -> Path
         stream.width, stream.height, stream.pix_fmt = width, height, codec[1]
         container.start_encoding()  # writes the header although no packet follows
     return path
+
+
+FFMPEG = shutil.which("ffmpeg")
+FFPROBE = shutil.which("ffprobe")
+
+
+def ffmpeg(*args: str | Path) -> None:
+    """Run the ``ffmpeg`` command line (quiet, overwriting); raises if it fails."""
+    assert FFMPEG, "the ffmpeg command line is not installed"
+    subprocess.run(
+        [FFMPEG, "-v", "error", "-nostdin", "-y", *map(str, args)], check=True, capture_output=True
+    )
+
+
+def ffmpeg_frames(path: str | Path) -> np.ndarray:
+    """(N, H, W, 3) uint8: every frame ``ffmpeg -i path`` decodes from the stream it picks by itself,
+    converted to RGB by its default filter graph, one output frame per decoded frame (no frame-rate
+    conversion). Read as a PPM stream, so the size comes from ffmpeg too."""
+    assert FFMPEG, "the ffmpeg command line is not installed"
+    command = [FFMPEG, "-v", "quiet", "-nostdin", "-i", str(path), "-an", "-sn", "-fps_mode", "passthrough"]
+    command += ["-f", "image2pipe", "-c:v", "ppm", "-"]
+    data = subprocess.run(command, capture_output=True).stdout  # a damaged file exits non-zero
+    frames, at = [], 0
+    while at < len(data):
+        fields, cursor = [], at
+        while len(fields) < 4:  # "P6", width, height, maxval, separated by whitespace
+            while data[cursor : cursor + 1].isspace():
+                cursor += 1
+            end = cursor
+            while not data[end : end + 1].isspace():
+                end += 1
+            fields.append(data[cursor:end])
+            cursor = end
+        width, height = int(fields[1]), int(fields[2])
+        start = cursor + 1
+        frames.append(np.frombuffer(data, np.uint8, width * height * 3, start).reshape(height, width, 3))
+        at = start + width * height * 3
+    return np.stack(frames)
+
+
+def ffprobe_count(path: str | Path, stream_index: int) -> int:
+    """``ffprobe -count_frames``: how many frames stream ``stream_index`` decodes to."""
+    assert FFPROBE, "ffprobe is not installed"
+    done = subprocess.run(
+        [FFPROBE, "-v", "quiet", "-count_frames", "-select_streams", str(stream_index)]
+        + ["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(done.stdout.split()[0])  # MPEG-TS lists the stream once more, under its program
+
+
+def damage_packet(path: str | Path, out: str | Path, position: int) -> int:
+    """Copy ``path`` to ``out`` with the first 4 bytes of the video packet at ``position`` (decoding
+    order) overwritten by 0xFF: for H.264 in MP4 an impossible NAL unit length, which FFmpeg's decoder
+    rejects ("Invalid data found when processing input"). Returns that packet's pts."""
+    with av.open(str(path)) as container:
+        packets = [p for p in container.demux(container.streams.video[0]) if p.size]
+        packet = packets[position]
+        offset, pts = packet.pos, packet.pts
+    data = bytearray(Path(path).read_bytes())
+    data[offset : offset + 4] = b"\xff\xff\xff\xff"
+    Path(out).write_bytes(bytes(data))
+    return pts

@@ -22,7 +22,12 @@ Decisions a reader should know:
   where frames are "much larger than needed".
 * **Isolation.** With ``isolate=True`` (the default for bytes and file-like sources, i.e. uploads) the
   probe and decode run in a child process under a hard time-out (:mod:`tdn.video.isolation`); only the small
-  uint8 crops travel back. Without isolation ``timeout_s`` is only checked between decoded frames.
+  uint8 crops travel back. Without isolation ``timeout_s`` is checked between packets sent to the decoder.
+  The limit defaults to ``$TDN_LENS_DECODE_TIMEOUT_S`` (else 60 s); the time-out message names it.
+* **Frames are the displayed frames**, the ones ``ffprobe -count_frames`` counts and ``ffmpeg`` shows: an
+  MP4 edit list's hidden pre-roll is not counted, frames FFmpeg cannot decode are left out (with a
+  warning; a damaged file is sampled again on what remains), and the stream read is the one ``ffmpeg``
+  picks (never cover art; ``Clip.stream_index`` says which). See :mod:`tdn.video.reader`.
 * Grey sources come out as 3 equal channels; any frame size works; rotation from the display matrix is
   applied; sampling is by frame index, so variable frame rate is handled the way the official code
   handles it. Pixel aspect ratio is ignored, as decord (and so the official Kinetics pipeline) ignores it.
@@ -49,6 +54,7 @@ from tdn.contract import CENTRE_FRAME, FRAMES_PER_SNIPPET, IMAGENET_MEAN, IMAGEN
 from tdn.video import decode, isolation, preprocess, sampling
 from tdn.video.decode import CLIP_ERROR_KINDS, ClipError
 from tdn.video.preprocess import CROP_SIZE, SCALE_SIZE, Box
+from tdn.video.reader import PyAVReader
 
 __all__ = ["CLIP_ERROR_KINDS", "Clip", "ClipError", "load_clip", "warm_up_isolation"]
 
@@ -56,6 +62,7 @@ DEFAULT_MAX_PIXELS = 4096 * 4096  # DCI 4K and UHD pass; 8K (7680x4320) is refus
 DEFAULT_MAX_DURATION_S = 3 * 3600.0
 DEFAULT_TIMEOUT_S = 60.0
 EXACT_AUTO_MAX_PIXELS = 1920 * 1088  # exact=None: PIL resize up to 1080p, reduced decode above
+MAX_SAMPLINGS = 4  # samplings of a damaged file, each after the decoder rejected frames the last one chose
 
 
 @dataclass
@@ -88,6 +95,7 @@ class Clip:
     scale_size: int
     exact: bool  # True: official PIL resize of full-resolution frames; False: reduced-size decode
     source_name: str
+    stream_index: int = 0  # the container's index of the video stream read (cover art is never read)
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     timings_ms: dict[str, float] = field(default_factory=dict)
@@ -122,7 +130,7 @@ def load_clip(
     isolate: bool | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_duration_s: float = DEFAULT_MAX_DURATION_S,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
+    timeout_s: float | None = None,
     display_size: int = SCALE_SIZE,
     source_name: str | None = None,
     build_inputs: bool = True,
@@ -139,8 +147,13 @@ def load_clip(
     ``build_inputs=False`` leaves ``Clip.inputs`` empty (use ``Clip.view_input``) to save memory when
     there are many views. ``spec`` (a checkpoint's :class:`tdn.contract.ClipSpec`, e.g. ``info.spec``)
     replaces ``num_segments``, ``size``, ``scale_size`` and the normalisation with what that model expects.
+    ``timeout_s``: the longest the decoding may take; None means ``$TDN_LENS_DECODE_TIMEOUT_S`` when set
+    (how the app's limit is raised), else ``DEFAULT_TIMEOUT_S``.
     """
     start = time.perf_counter()
+    timeout_s = default_timeout_s() if timeout_s is None else timeout_s
+    if not timeout_s > 0:
+        raise ValueError(f"timeout_s must be positive, got {timeout_s}")
     spec = spec or ClipSpec(num_segments, size, scale_size)
     num_segments, size, scale_size = spec.num_segments, spec.input_size, spec.scale_size
     if crops not in (1, 3):
@@ -207,11 +220,26 @@ def load_clip(
         scale_size=scale_size,
         exact=decoded.exact,
         source_name=name,
+        stream_index=decoded.stream_index,
         mean=spec.mean,
         std=spec.std,
         timings_ms=timings,
         warnings=warnings + decoded.warnings,
     )
+
+
+def default_timeout_s() -> float:
+    """The decode time limit when none is given: ``$TDN_LENS_DECODE_TIMEOUT_S`` or ``DEFAULT_TIMEOUT_S``."""
+    value = os.environ.get(decode.TIMEOUT_ENV, "").strip()
+    if not value:
+        return DEFAULT_TIMEOUT_S
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0:
+        raise ValueError(f"{decode.TIMEOUT_ENV}={value!r}: expected a positive number of seconds")
+    return seconds
 
 
 def warm_up_isolation() -> None:
@@ -315,6 +343,7 @@ class _Decoded:
     exact: bool
     warnings: list[str]
     timings_ms: dict[str, float]
+    stream_index: int
 
 
 _DECODE_SERVER = isolation.Server(preload=("tdn.video", "av"))
@@ -325,7 +354,7 @@ def _run_isolated(job: _Job, timeout_s: float) -> _Decoded | ClipError:
     try:
         return _DECODE_SERVER.call(_run_job, job, timeout_s)
     except isolation.ChildTimedOut:
-        return ClipError("timeout", f"Decoding {job.name} took longer than {timeout_s:g} s and was stopped.")
+        return ClipError("timeout", decode.timeout_message(job.name, timeout_s))
     except isolation.ChildCrashed:
         return ClipError(
             "corrupt", f"The video decoder crashed on {job.name}; it is probably damaged or not a real video."
@@ -345,7 +374,19 @@ def _run_job(job: _Job) -> _Decoded | ClipError:
     except ClipError as error:
         return error
     except Exception as error:
-        return ClipError("corrupt", f"{job.name} could not be decoded ({type(error).__name__}: {error}).")
+        return ClipError("corrupt", _failure_message(job.name, error))
+
+
+def _failure_message(name: str, error: Exception) -> str:
+    """What an unexpected decoding failure says: in words first, FFmpeg's own words after."""
+    import av
+
+    if isinstance(error, av.error.InvalidDataError):
+        return f"{name} is damaged: FFmpeg found invalid data in it and could not decode it."
+    if isinstance(error, av.error.FFmpegError):
+        reason = getattr(error, "strerror", None) or str(error)
+        return f"{name} could not be decoded: FFmpeg reports {reason!r}. The file may be damaged."
+    return f"{name} could not be decoded ({type(error).__name__}: {error})."
 
 
 def _decode(job: _Job) -> _Decoded:
@@ -365,9 +406,13 @@ def _decode(job: _Job) -> _Decoded:
     exact = job.exact if job.exact is not None else probe.width * probe.height <= EXACT_AUTO_MAX_PIXELS
     scaled = preprocess.scaled_size(probe.width, probe.height, job.scale_size)
     step = time.perf_counter()
-    reader = decode.PyAVReader(job.path, probe.rotation, job.name, None if exact else scaled)
+    deadline = decode.Deadline(start + job.deadline_s, job.deadline_s, job.name)
+    reader = PyAVReader(
+        job.path, probe.rotation, job.name, None if exact else scaled, probe.stream_index, deadline
+    )
     timings["open"] = decode.ms_since(step)
-    frames = _read_frames(reader, job, probe, scaled, exact, start, timings)
+    frames = _read_frames(reader, job, probe, scaled, exact, deadline, timings)
+    warnings.extend(reader.warnings)
     duration = reader.num_frames / reader.fps if reader.fps > 0 else (probe.header_duration_s or 0.0)
     if probe.header_duration_s and probe.header_duration_s - duration > max(1.0, 0.1 * duration):
         warnings.append(
@@ -395,6 +440,7 @@ def _decode(job: _Job) -> _Decoded:
         exact=exact,
         warnings=warnings,
         timings_ms=timings,
+        stream_index=probe.stream_index,
     )
 
 
@@ -436,10 +482,33 @@ def _read_frames(
     probe: decode.Probe,
     scaled: tuple[int, int],
     exact: bool,
-    start: float,
+    deadline: decode.Deadline,
     timings: dict[str, float],
 ) -> _Frames:
-    """Sample indices (clips, T, 5), decode those frames and resize them to what the views need."""
+    """Sample indices (clips, T, 5), decode those frames and resize them to what the views need.
+
+    Where the decoder rejects frames the index counted (a damaged file), the reader leaves them out and
+    the sampling is done again on the frames that remain (``MAX_SAMPLINGS`` times at most)."""
+    for attempt in range(MAX_SAMPLINGS):
+        try:
+            return _sample_and_read(reader, job, probe, scaled, exact, deadline, timings)
+        except decode.FramesLost as lost:
+            if attempt == MAX_SAMPLINGS - 1:
+                raise ClipError(
+                    "corrupt", f"{lost.message} Too much of it is damaged to sample it."
+                ) from lost
+    raise AssertionError("unreachable")
+
+
+def _sample_and_read(
+    reader: decode.FrameReader,
+    job: _Job,
+    probe: decode.Probe,
+    scaled: tuple[int, int],
+    exact: bool,
+    deadline: decode.Deadline,
+    timings: dict[str, float],
+) -> _Frames:
     if reader.num_frames < 1:
         raise ClipError("no_frames", f"{job.name} has a video track but no frames in it.")
     if reader.fps > 0 and reader.num_frames / reader.fps > job.max_duration_s:
@@ -484,7 +553,7 @@ def _read_frames(
     frame_bytes = decoded_size[0] * decoded_size[1] * 3
     step = time.perf_counter()
     wanted = np.unique(indices).tolist()
-    decode.decode_and_resize(reader, wanted, shrink, frame_bytes, start + job.deadline_s, job.name, timings)
+    decode.decode_and_resize(reader, wanted, shrink, frame_bytes, deadline, timings)
     timings["decode_and_resize"] = decode.ms_since(step)
     return frames
 

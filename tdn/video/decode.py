@@ -1,18 +1,12 @@
 """From a video file to RGB frames at the model's scale: probe, frame readers and the exact resize.
 
-* :func:`probe` reads the header with PyAV and decodes the first frame: size, codec, rotation, duration.
-* :class:`PyAVReader` reads frames by index. Frames are indexed as decord indexes them (frame ``i`` is the
-  ``i``-th packet in presentation order) and their RGB pixels equal decord's (tested per container and
-  codec, including BT.709 and full-range sources). It is faster than decoding everything for sparse
-  frames: it seeks to the key frame before a target when one lies ahead, sends the packets of unwanted
-  frames with ``skip_frame=NONREF`` (for codecs in ``NONREF_SKIP_CODECS``) so the decoder drops frames
-  that no other frame refers to (the B-frames, about half of an H.264 stream) while every reference frame
-  is still decoded, and converts only the wanted frames to RGB (:meth:`PyAVReader.to_rgb`, in the
-  caller's threads). Rotation from the display matrix is applied with ``np.rot90``, for every angle. Given
-  a ``size`` it is the reduced path (``exact=False`` in :func:`tdn.video.load_clip`): swscale scales each
-  wanted frame while converting it, and no full-resolution RGB frame is ever made; pixels differ from
-  PIL's. (decord2 3.4.0 did this job before; it returned wrong frames when asked for sparse frames on a
-  busy machine, mis-sized 90°/270° output and failed on some widths of 144 px or less.)
+* :func:`choose_stream` picks the video stream the ``ffmpeg`` command line decodes when told nothing:
+  never an attached picture (cover art), a default-disposition stream before others, then the largest.
+* :func:`probe` reads the header with PyAV and decodes the first frame of that stream: size, codec,
+  rotation, duration.
+* :class:`FrameReader` is what the pipeline reads frames from; :class:`tdn.video.reader.PyAVReader`,
+  the one used, reads the displayed frames (the ones ``ffmpeg`` shows) by index, seeking verifiably, and
+  decodes past damage (see that module). ``decode.PyAVReader`` still names it.
 * :func:`plan_region` / :func:`resize_region`: PIL's bilinear resize of only the part of a frame that the
   crops keep. PIL resamples one axis at a time with integer weights computed from each output position, so
   a region gets exactly the full resize's pixels when its two passes run in PIL's order with the same
@@ -28,7 +22,6 @@ found, and re-exported by :mod:`tdn.video`.
 
 from __future__ import annotations
 
-import bisect
 import math
 import os
 import time
@@ -65,6 +58,8 @@ CLIP_ERROR_KINDS = (
 NONREF_SKIP_CODECS = frozenset({"h264", "hevc", "mpeg4", "vp8", "vp9"})
 IN_FLIGHT_BYTES = 256 * 2**20  # most decoded full-resolution RGB bytes waiting to be resized
 RESIZE_THREADS = max(1, min(4, os.cpu_count() or 1))
+TIMEOUT_ENV = "TDN_LENS_DECODE_TIMEOUT_S"  # the default decode time limit of load_clip (and so of the app)
+MAX_PROBE_FAILURES = 250  # rejected packets the probe skips while looking for a first frame
 
 
 class ClipError(Exception):
@@ -76,7 +71,34 @@ class ClipError(Exception):
         self.message = message
 
     def __reduce__(self) -> tuple[type, tuple[str, str]]:
-        return ClipError, (self.kind, self.message)
+        return type(self), (self.kind, self.message)
+
+
+class FramesLost(ClipError):
+    """Frames the index counted could not be decoded; the reader's index no longer holds them, so the
+    indices asked for are stale: sample again from the new ``num_frames``. Kind "corrupt"."""
+
+
+def timeout_message(name: str, limit_s: float) -> str:
+    """What a decode that ran out of time says: the limit, and the three ways to raise it."""
+    return (
+        f"Decoding {name} took longer than the {limit_s:g} s limit and was stopped. To allow more time, "
+        f"pass --decode-timeout SECONDS to the tdn command, timeout_s=SECONDS to load_clip, or set the "
+        f"environment variable {TIMEOUT_ENV}=SECONDS (the app reads it)."
+    )
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When decoding must stop: ``at`` is a ``time.perf_counter()`` reading, ``limit_s`` the limit."""
+
+    at: float
+    limit_s: float
+    name: str
+
+    def check(self) -> None:
+        if time.perf_counter() > self.at:
+            raise ClipError("timeout", timeout_message(self.name, self.limit_s))
 
 
 # ---------------------------------------------------------------------------------------------- probe
@@ -92,6 +114,28 @@ class Probe:
     container: str
     rotation: int  # degrees counter-clockwise, a multiple of 90
     header_duration_s: float | None
+    stream_index: int = 0  # the container's index of the video stream read (see choose_stream)
+
+
+def choose_stream(container: av.container.InputContainer) -> av.VideoStream | None:
+    """The video stream the ``ffmpeg`` command line decodes when given no ``-map``, or None.
+
+    Attached pictures (cover art) are never chosen. Among the others a stream with the default
+    disposition comes first, then the one with the most pixels, then the first. (The command line adds
+    5,000,000 to a default stream's pixel count instead of ranking it first; the two differ only for a
+    non-default stream more than 5 megapixels larger.)
+    """
+    from av.stream import Disposition
+
+    moving = [s for s in container.streams.video if not s.disposition & Disposition.attached_pic]
+    if not moving:
+        return None
+
+    def rank(stream: av.VideoStream) -> tuple[bool, int, int]:
+        context = stream.codec_context
+        return bool(stream.disposition & Disposition.default), context.width * context.height, -stream.index
+
+    return max(moving, key=rank)
 
 
 def probe(path: str, name: str, container_hint: str | None) -> Probe:
@@ -115,13 +159,20 @@ def probe(path: str, name: str, container_hint: str | None) -> Probe:
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as error:
         raise ClipError("corrupt" if container_hint else "not_video", unreadable) from error
     with container:
-        if not container.streams.video:
+        stream = choose_stream(container)
+        if stream is None:
+            if container.streams.video:  # attached pictures only
+                if container.streams.audio:
+                    raise ClipError(
+                        "audio_only",
+                        f"{name} holds audio and a cover picture only; there is no video to classify.",
+                    )
+                raise ClipError("not_video", f"{name} holds only a still picture (cover art), no video.")
             if container.streams.audio:
                 raise ClipError("audio_only", f"{name} holds only audio; there is no video to classify.")
             if not container.streams:
                 raise ClipError("no_frames", f"{name} holds no frames (its tracks are empty).")
             raise ClipError("not_video", f"{name} holds no video stream.")
-        stream = container.streams.video[0]
         codec = stream.codec_context.name
         duration = None
         if container.duration is not None:
@@ -129,16 +180,43 @@ def probe(path: str, name: str, container_hint: str | None) -> Probe:
         elif stream.duration is not None and stream.time_base is not None:
             duration = float(stream.duration * stream.time_base)
         try:
-            first = next(iter(container.decode(stream)), None)
+            first, rejected = _first_frame(container, stream)
         except av.error.FFmpegError as error:
             raise ClipError("corrupt", unreadable) from error
         if first is None:
+            if rejected:
+                raise ClipError(
+                    "corrupt",
+                    f"{name} is damaged: FFmpeg rejected its video data as invalid ({rejected} packets) "
+                    "and could not decode a single frame.",
+                )
             raise ClipError("no_frames", f"{name} has a video track but no frames could be decoded.")
         rotation = int(round((first.rotation or 0) / 90.0)) * 90 % 360
         width, height = first.width, first.height
         if rotation in (90, 270):
             width, height = height, width
-        return Probe(width, height, codec, container.format.name, rotation, duration)
+        return Probe(width, height, codec, container.format.name, rotation, duration, stream.index)
+
+
+def _first_frame(
+    container: av.container.InputContainer, stream: av.VideoStream
+) -> tuple[av.VideoFrame | None, int]:
+    """The stream's first decodable frame (None if there is none) and how many packets were rejected
+    before it; rejected packets are skipped, as the ``ffmpeg`` command line skips them."""
+    import av
+
+    rejected = 0
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except av.error.InvalidDataError:
+            rejected += 1
+            if rejected > MAX_PROBE_FAILURES:
+                break
+            continue
+        if frames:
+            return frames[0], rejected
+    return None, rejected
 
 
 # -------------------------------------------------------------------------------------------- readers
@@ -149,6 +227,7 @@ class FrameReader:
 
     num_frames: int
     fps: float
+    warnings: list[str]
 
     def frames(self, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(index, (H, W, 3) uint8 frame)`` once for each distinct index, as decoded."""
@@ -165,109 +244,6 @@ class FrameReader:
     def to_rgb(self, raw: object) -> np.ndarray:
         """A frame from :meth:`raw_frames` as (H, W, 3) uint8 RGB; safe to call from any thread."""
         return np.asarray(raw)
-
-
-class PyAVReader(FrameReader):
-    """Decoding with PyAV, indexed like decord; see the module docstring for what it skips and scales."""
-
-    def __init__(
-        self, path: str, rotation: int, name: str = "the video", size: tuple[int, int] | None = None
-    ) -> None:
-        import av
-
-        self._path, self._turns, self._name = path, rotation // 90, name
-        # (width, height) of the upright output for the reduced path; swscale scales before np.rot90 turns
-        self._scale = None if size is None else (size[::-1] if self._turns % 2 else size)
-        with av.open(path) as container:
-            stream = container.streams.video[0]
-            rate = stream.average_rate or stream.guessed_rate
-            packets = [
-                (p.pts, p.is_keyframe) for p in container.demux(stream) if p.pts is not None and p.size
-            ]
-        packets.sort()
-        self._pts = [pts for pts, _ in packets]
-        self._keyframes = [pts for pts, key in packets if key]
-        self.num_frames = len(self._pts)
-        self.fps = float(rate) if rate else 0.0
-
-    def raw_frames(self, indices: Sequence[int]) -> Iterator[tuple[int, av.VideoFrame]]:
-        targets = sorted(set(indices))
-        found: set[int] = set()
-        yield from self._pass(targets, found, fast=True)
-        missing = [i for i in targets if i not in found]
-        if missing:  # a demuxer with an imprecise seek, or frames whose time stamps moved: plain decoding
-            yield from self._pass(missing, found, fast=False)
-        missing = [i for i in targets if i not in found]
-        if missing:
-            raise ClipError("corrupt", f"Frames {missing[:5]} of {self._name} could not be decoded.")
-
-    def _pass(self, targets: list[int], found: set[int], fast: bool) -> Iterator[tuple[int, av.VideoFrame]]:
-        """One decoding pass over ``targets``; ``fast`` seeks and skips non-reference frames."""
-        import av
-
-        wanted = {self._pts[i]: i for i in targets}
-        with av.open(self._path) as container:
-            stream = container.streams.video[0]
-            # With non-reference frames skipped, FFmpeg's frame threads gain nothing over one thread
-            # (bench_decode), and they keep both cores busy while the pool converts and resizes; slice
-            # threads split frames coded as several slices. The plain pass decodes everything: frame threads.
-            skip = fast and stream.codec_context.name in NONREF_SKIP_CODECS
-            stream.thread_type = "SLICE" if skip else "AUTO"
-            decoded: Iterator[av.VideoFrame] | None = None
-            position: int | None = None
-            for target in targets:
-                if target in found:
-                    continue
-                target_pts = self._pts[target]
-                if decoded is None or (
-                    fast
-                    and (position is None or target_pts < position or self._key_after(position, target_pts))
-                ):
-                    if fast:
-                        try:
-                            container.seek(target_pts, stream=stream, backward=True, any_frame=False)
-                        except av.error.FFmpegError:
-                            return  # this container cannot seek: the plain pass decodes the rest
-                    decoded = _decode(container, stream, wanted if skip else None)
-                for frame in decoded:
-                    position = frame.pts
-                    index = wanted.get(frame.pts) if frame.pts is not None else None
-                    if index is not None and index not in found:
-                        found.add(index)
-                        yield index, frame
-                    if frame.pts is not None and frame.pts >= target_pts:
-                        break
-
-    def to_rgb(self, raw: av.VideoFrame) -> np.ndarray:
-        """RGB pixels (converted with the frame's own colour matrix and range, as decord does), rotated.
-
-        With ``size``, swscale also scales the frame (bilinear, its filter widened when downscaling)
-        instead of PIL after it. swscale runs without the GIL, so the caller's threads convert frames in
-        parallel; each conversion is told to use one thread (swscale's own threads only add contention
-        there, for the same pixels)."""
-        if self._scale is None:
-            rgb = raw.reformat(format="rgb24", threads=1)
-        else:
-            width, height = self._scale
-            rgb = raw.reformat(width, height, "rgb24", interpolation="BILINEAR", threads=1)
-        return np.ascontiguousarray(np.rot90(rgb.to_ndarray(), self._turns))
-
-    def _key_after(self, position: int, target_pts: int) -> bool:
-        """Whether a key frame lies in (position, target_pts]: then seeking beats decoding on."""
-        after = bisect.bisect_right(self._keyframes, position)
-        return after < len(self._keyframes) and self._keyframes[after] <= target_pts
-
-
-def _decode(
-    container: av.container.InputContainer, stream: av.VideoStream, wanted: dict[int, int] | None
-) -> Iterator[av.VideoFrame]:
-    """Decoded frames from the current position; with ``wanted``, unwanted non-reference frames are dropped."""
-    context = stream.codec_context
-    for packet in container.demux(stream):
-        if wanted is not None:
-            # Read by the decoder when the packet is sent (frame threads copy it then too).
-            context.skip_frame = "DEFAULT" if packet.pts is None or packet.pts in wanted else "NONREF"
-        yield from packet.decode()
 
 
 # ---------------------------------------------------------------------------------------- exact resize
@@ -400,17 +376,16 @@ def decode_and_resize(
     indices: Sequence[int],
     transform: Callable[[int, np.ndarray], None],
     frame_bytes: int,
-    deadline: float,
-    name: str,
+    deadline: Deadline,
     timings: dict[str, float],
 ) -> None:
     """Decode ``indices`` and run ``transform(index, frame)`` on each frame in a thread pool.
 
     At most ``IN_FLIGHT_BYTES // frame_bytes`` decoded frames (at least one) wait for the pool, so a 4K
-    clip never holds all its frames. Past ``deadline`` (``time.perf_counter``) a ClipError "timeout" naming
-    ``name`` is raised. The pool also converts each frame to RGB (:meth:`FrameReader.to_rgb`), so colour
-    conversion overlaps decoding. Adds "decode" (waiting for the decoder), "rgb" and "resize" (each summed
-    over threads) to ``timings``.
+    clip never holds all its frames. Past ``deadline`` a ClipError "timeout" is raised (the reader checks
+    it too, between packets). The pool also converts each frame to RGB (:meth:`FrameReader.to_rgb`), so
+    colour conversion overlaps decoding. Adds "decode" (waiting for the decoder), "rgb" and "resize"
+    (each summed over threads) to ``timings``.
     """
     workers = RESIZE_THREADS
     limit = max(1, min(2 * workers, IN_FLIGHT_BYTES // max(frame_bytes, 1)))
@@ -438,8 +413,7 @@ def decode_and_resize(
                 decode_ms += ms_since(start)
                 if item is None:
                     break
-                if time.perf_counter() > deadline:
-                    raise ClipError("timeout", f"Decoding {name} took longer than allowed.")
+                deadline.check()
                 while len(pending) >= limit:
                     pending.popleft().result()
                 pending.append(pool.submit(run, *item))
@@ -456,3 +430,13 @@ def decode_and_resize(
 def ms_since(start: float) -> float:
     """Milliseconds since ``start`` (a ``time.perf_counter()`` reading)."""
     return (time.perf_counter() - start) * 1000
+
+
+def __getattr__(name: str) -> object:
+    """``decode.PyAVReader``, as it was before the reader had a module of its own (tdn.video.reader
+    imports this module, so it cannot be imported here at the top)."""
+    if name == "PyAVReader":
+        from tdn.video.reader import PyAVReader
+
+        return PyAVReader
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
