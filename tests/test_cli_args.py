@@ -175,8 +175,10 @@ def test_compare_writes_its_warnings(media, tmp_path):
 def test_explain_folder_gives_colliding_stems_their_own_folders(media, tmp_path):
     proc = _run("explain", media["same"], "--out", tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip_mkv", "clip_mp4", "clip_ts"]
-    for sub in tmp_path.iterdir():
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["clip_mkv", "clip_mp4", "clip_ts"]
+    listed = [Path(row["file"]).name for row in json.loads((tmp_path / "index.json").read_text())]
+    assert sorted(listed) == ["clip.mkv", "clip.mp4", "clip.ts"]
+    for sub in (p for p in tmp_path.iterdir() if p.is_dir()):
         record = json.loads((sub / "explanation.json").read_text())
         assert record["file"].endswith(sub.name.replace("_", ".")) and record["warnings"] == []
 
