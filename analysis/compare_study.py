@@ -59,7 +59,7 @@ from tdn.faithfulness import (
 )
 from tdn.inference import load_clip_for
 from tdn.model import TDN
-from tdn.synth import CLASSES, dataset_plan, generate_clip, write_dataset
+from tdn.synth import CLASSES, cache_folder, dataset_plan, generate_clip, write_dataset
 from tdn.train import git_commit
 from tdn.video import Clip
 
@@ -99,7 +99,7 @@ def dataset_folder(cache: str | Path, num: int, seed: int, size: int, frames: in
     """Generate (once) and return the cached folder of ``num`` clips; the naming of the training cache."""
     if seed in RESERVED_SEEDS:
         raise ValueError(f"seed {seed} made the {RESERVED_SEEDS[seed]} clips; pick a held-out seed")
-    folder = Path(cache) / f"synth_n{num}_s{seed}_{size}px_{frames}f"
+    folder = cache_folder(cache, num, seed, size, frames)
     if not (folder / "labels.csv").is_file():
         write_dataset(folder, num, seed, size, frames)
     return folder

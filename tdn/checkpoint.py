@@ -58,6 +58,13 @@ class CheckpointInfo:
     def name(self) -> str:
         return str(self.metadata.get("name") or Path(self.path).stem)
 
+    @property
+    def synth_version(self) -> int | None:
+        """The ``tdn.synth`` version of the training clips; checkpoints from before versioning are version 2."""
+        if "synth_version" in self.metadata:
+            return self.metadata["synth_version"]
+        return 2 if self.dataset == "synthetic-motion" else None
+
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """'auto' → CUDA when present, else CPU; an explicit 'cuda' without a GPU is a clear error."""

@@ -29,6 +29,7 @@ from tdn.checkpoint import save_checkpoint
 from tdn.data import VideoClips, read_labels_csv
 from tdn.evaluate import evaluate
 from tdn.model import TDN, build_model
+from tdn.synth import dataset_version
 
 
 @dataclass
@@ -231,12 +232,14 @@ def train(
             out / "model.safetensors",
             class_names,
             dataset="synthetic-motion",
+            synth_version=dataset_version(cfg.data),
             input_size=cfg.size,
             scale_size=cfg.size,
             name=cfg.name,
             metrics={"val_top1": final.get("val_top1"), "val_top5": final.get("val_top5")},
             training={
                 **asdict(cfg),
+                "val_synth_version": dataset_version(cfg.val_data) if cfg.val_data else None,
                 "train_time_s": elapsed,
                 "epochs_done": len(history),
                 "world_size": world,

@@ -8,7 +8,6 @@ import os
 import shlex
 import sys
 from dataclasses import fields
-from pathlib import Path
 
 from tdn.model import ARCHS, VARIANTS
 from tdn.train import TrainConfig, train
@@ -61,9 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def synthetic_folder(cache: str, num: int, seed: int, size: int, frames: int) -> str:
     """Generate (once, on rank 0) and return the cached folder of ``num`` clips."""
-    from tdn.synth import write_dataset
+    from tdn.synth import DATASET_VERSION, cache_folder, dataset_version, write_dataset
 
-    folder = Path(cache) / f"synth_n{num}_s{seed}_{size}px_{frames}f"
+    folder = cache_folder(cache, num, seed, size, frames)
     done = folder / "labels.csv"
     rank = int(os.environ.get("RANK", "0"))
     if not done.exists() and rank == 0:
@@ -73,6 +72,9 @@ def synthetic_folder(cache: str, num: int, seed: int, size: int, frames: int) ->
 
         while not done.exists():  # other ranks wait for rank 0's generation
             time.sleep(1)
+    found = dataset_version(folder)
+    if found != DATASET_VERSION:
+        raise RuntimeError(f"{folder} holds synthetic clips of version {found}, not {DATASET_VERSION}")
     return str(folder)
 
 
