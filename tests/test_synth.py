@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -11,10 +12,18 @@ import pytest
 
 from tdn.__main__ import main
 from tdn.training.synth import (
+    ACTION_WINDOW,
     CLASSES,
+    DATASET_VERSION,
+    FADE_WINDOW,
     HFLIP_LABEL_MAP,
+    METADATA_FILE,
     REVERSE_OF,
+    SQUEEZE_BULGE,
+    SQUEEZE_FACTOR,
+    cache_folder,
     dataset_plan,
+    dataset_version,
     generate_clip,
     sample_dataset,
     write_dataset,
@@ -62,6 +71,12 @@ def _clockwise_score(mask: np.ndarray) -> float:
     return score
 
 
+def _axis_changes(mask: np.ndarray) -> np.ndarray:
+    """Sorted generalised eigenvalues of the last frame's mask covariance against the first one's."""
+    ratios = np.linalg.eigvals(np.linalg.solve(_covariance(mask[0]), _covariance(mask[-1]))).real
+    return np.sort(ratios)
+
+
 def _assert_motion(mask: np.ndarray, label: int) -> None:
     """The actor's mask does what ``CLASSES[label]`` says, judged from first and last frames and the path."""
     name, size = CLASSES[label], mask.shape[1]
@@ -91,15 +106,14 @@ def _assert_motion(mask: np.ndarray, label: int) -> None:
         score = _clockwise_score(mask)
         assert (score < 0) if "counter" in name else (score > 0), (name, score)
     elif name in ("Squeezing something", "Stretching something"):
-        # one axis of the object changes by 1.7-2.2x, the other stays: generalised eigenvalues of the
-        # end covariance against the start one are about {1/k^2, 1} (squeeze) or {k^2, 1} (stretch)
-        low, high = np.sort(
-            np.linalg.eigvals(np.linalg.solve(_covariance(mask[0]), _covariance(mask[-1]))).real
-        )
+        # one axis of the object shrinks k-fold (k = 2.5-3) while the other bulges by k^0.35: generalised
+        # eigenvalues of the end covariance against the start one are about {1/k^2, k^0.7} (squeeze) or
+        # {k^-0.7, k^2} (stretch)
+        low, high = _axis_changes(mask)
         if name.startswith("Squeezing"):
-            assert low < 0.5 and 0.75 < high < 1.33, (name, low, high)
+            assert low < 0.2 and 1.5 < high < 2.5, (name, low, high)
         else:
-            assert high > 2.0 and 0.75 < low < 1.33, (name, low, high)
+            assert high > 5.0 and 0.4 < low < 0.67, (name, low, high)
     elif name == "Holding something still":
         assert (mask == mask[0]).all(), name
     elif name == "Shaking something":
@@ -140,12 +154,73 @@ def test_deterministic_per_seed() -> None:
 
 
 @pytest.mark.parametrize("label", range(len(CLASSES)))
+def test_same_seed_gives_identical_clips(label: int) -> None:
+    first, again = generate_clip(label, 4242), generate_clip(label, 4242)
+    assert np.array_equal(first.frames, again.frames) and np.array_equal(first.mask, again.mask)
+    assert first.action == again.action
+    other = generate_clip(label, 4243)
+    assert not np.array_equal(first.frames, other.frames)
+
+
+def test_same_dataset_seed_gives_identical_clips() -> None:
+    first, again = (list(sample_dataset(5, seed=8, size=48, frames=12)) for _ in range(2))
+    for a, b in zip(first, again, strict=True):
+        assert (a.label, a.seed, a.action) == (b.label, b.seed, b.action)
+        assert a.frames.tobytes() == b.frames.tobytes() and a.mask.tobytes() == b.mask.tobytes()
+
+
+@pytest.mark.parametrize(
+    "label", [CLASSES.index("Making something appear"), CLASSES.index("Making something disappear")]
+)
+def test_fades_happen_in_a_bounded_window_with_a_clear_contrast(label: int) -> None:
+    """The actor is absent before the window (the frames are exactly those of the scene without it), fully
+    opaque after it, and its contrast against the background is many times the pixel noise (at most
+    10 levels): the change from frame to frame inside the window stands out."""
+    appear = CLASSES[label] == "Making something appear"
+    for seed in range(12):
+        clip, empty = generate_clip(label, seed), generate_clip(label, seed, with_actor=False)
+        start, end = clip.action
+        assert FADE_WINDOW[0] * 48 - 1 <= end - start <= FADE_WINDOW[1] * 48 + 1, (start, end)
+        absent, opaque = (
+            (slice(0, start + 1), slice(end, 48)) if appear else (slice(end, 48), slice(0, start + 1))
+        )
+        assert np.array_equal(clip.frames[absent], empty.frames[absent])
+        assert not clip.mask[absent].any() and clip.mask[opaque].all(axis=0).any()
+        diff = np.abs(clip.frames.astype(int) - empty.frames.astype(int)).mean(axis=-1)
+        inside = clip.mask[end if appear else start]
+        contrast = diff[opaque][:, inside].mean(axis=1)
+        # fully opaque: the same contrast in every frame (up to clipping at 0 and 255)
+        assert contrast.min() > 40 and np.ptp(contrast) < 0.05 * contrast.mean(), contrast
+        steps = np.abs(np.diff(diff[start : end + 1][:, inside].mean(axis=1)))
+        assert steps.mean() > 2.5 and contrast.mean() / (end - start) > 2.5, (steps, contrast.mean())
+
+
+@pytest.mark.parametrize(
+    "label", [CLASSES.index("Squeezing something"), CLASSES.index("Stretching something")]
+)
+def test_squeezes_change_the_aspect_much_more_than_the_area(label: int) -> None:
+    """Unmistakable against a move towards/away from the camera (area 3-5x, aspect kept): the aspect
+    ratio changes by k^1.35 >= 3.4x, the area by only k^0.65 <= 2x."""
+    k_low, k_high = SQUEEZE_FACTOR
+    for seed in range(10):
+        mask = generate_clip(label, seed).mask
+        low, high = _axis_changes(mask)
+        aspect_change, area_change = np.sqrt(high / low), np.sqrt(high * low)
+        assert aspect_change > 0.9 * k_low ** (1 + SQUEEZE_BULGE), (seed, aspect_change)
+        area = mask.sum(axis=(1, 2))
+        shrink = area[0] / area[-1] if CLASSES[label].startswith("Squeezing") else area[-1] / area[0]
+        assert 1.4 < shrink < 1.1 * k_high ** (1 - SQUEEZE_BULGE), (seed, shrink)
+        assert 1 / 2.4 < area_change < 2.4, (seed, area_change)
+
+
+@pytest.mark.parametrize("label", range(len(CLASSES)))
 def test_mask_moves_as_the_class_says(label: int) -> None:
     for seed in SEEDS:
         clip = generate_clip(label, seed)
         _assert_motion(clip.mask, label)
         start, end = clip.action
-        assert end - start >= 0.4 * len(clip.frames)
+        low, high = FADE_WINDOW if "appear" in CLASSES[label] else ACTION_WINDOW
+        assert low * 48 - 1 <= end - start <= high * 48 + 1, (start, end)
 
 
 def test_same_seed_other_label_keeps_the_scene() -> None:
@@ -221,6 +296,43 @@ def test_write_dataset_round_trip(tmp_path: Path) -> None:
         assert error[1:].mean() <= np.abs(decoded[1:] - clip.frames[:-1]).mean() + 0.5
 
 
+def test_generated_folders_record_the_generator_version(tmp_path: Path) -> None:
+    assert DATASET_VERSION == 3
+    write_dataset(tmp_path / "new", num=2, seed=3, size=48, frames=12, progress=False)
+    meta = json.loads((tmp_path / "new" / METADATA_FILE).read_text())
+    assert meta["synth_version"] == DATASET_VERSION and (meta["num"], meta["seed"], meta["frames"]) == (
+        2,
+        3,
+        12,
+    )
+    assert meta["classes"] == CLASSES
+    assert dataset_version(tmp_path / "new") == DATASET_VERSION
+    # a folder generated before versioning (no metadata.json) is version 2; other folders have none
+    (tmp_path / "new" / METADATA_FILE).unlink()
+    assert dataset_version(tmp_path / "new") == 2
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "labels.csv").write_text("file,label_index,label_name\na.mp4,0,x\n")
+    assert dataset_version(tmp_path / "real") is None and dataset_version(tmp_path / "none") is None
+
+
+def test_the_cache_never_reuses_clips_of_another_version(tmp_path: Path) -> None:
+    from tdn.training.synth import synthetic_folder
+
+    folder = cache_folder(tmp_path, 2, 5, 48, 12)
+    assert f"v{DATASET_VERSION}" in folder.name
+    # a version-2 cache folder of the same set (the old name) is left alone
+    old = tmp_path / "synth_n2_s5_48px_12f"
+    write_dataset(old, num=2, seed=5, size=48, frames=12, progress=False)
+    (old / METADATA_FILE).unlink()
+    made = Path(synthetic_folder(str(tmp_path), 2, 5, 48, 12))
+    assert made == folder and dataset_version(made) == DATASET_VERSION
+    # a cached folder whose metadata says another version is refused, not used
+    meta = json.loads((made / METADATA_FILE).read_text())
+    (made / METADATA_FILE).write_text(json.dumps({**meta, "synth_version": 2}))
+    with pytest.raises(RuntimeError, match="version 2"):
+        synthetic_folder(str(tmp_path), 2, 5, 48, 12)
+
+
 def test_same_seed_writes_the_same_bytes(tmp_path: Path) -> None:
     # x264's macroblock tree made files (and so held-out scores) differ from run to run
     first, second = tmp_path / "a", tmp_path / "b"
@@ -255,10 +367,12 @@ def test_cli_writes_the_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(args) == 0
     assert sorted(p.name for p in out.iterdir()) == [
         "labels.csv",
+        "metadata.json",
         "synth_000000.mp4",
         "synth_000000_mask.npz",
         "synth_000001.mp4",
         "synth_000001_mask.npz",
     ]
     assert "wrote 2 clips" in capsys.readouterr().out
+    assert json.loads((out / "metadata.json").read_text())["synth_version"] == DATASET_VERSION
     assert main(["synth", "--out", str(out), "--num", "1", "--size", "47", "--quiet"]) == 2

@@ -12,7 +12,7 @@ import pytest
 
 from tdn.network.checkpoint import load_checkpoint
 from tdn.training.loop import TrainConfig, train
-from tdn.training.synth import HFLIP_LABEL_MAP, write_dataset
+from tdn.training.synth import DATASET_VERSION, HFLIP_LABEL_MAP, write_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,6 +52,11 @@ def test_a_tiny_run_lowers_the_loss_and_saves_a_loadable_checkpoint(tiny_data, t
     assert (
         info.metadata["training"]["epochs_done"] == 10 and info.metadata["provenance"]["command"] == "pytest"
     )
+    # the generator version of the training clips travels with the model; older files count as version 2
+    assert info.metadata["synth_version"] == info.synth_version == DATASET_VERSION
+    assert info.metadata["training"]["val_synth_version"] is None
+    info.metadata.pop("synth_version")
+    assert info.synth_version == 2
 
 
 def test_an_interrupted_run_resumes_from_its_last_epoch(tiny_data, tmp_path):

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from tdn.cli.common import output_dir, positive_int
-from tdn.training.synth import CLASSES, video_codec, write_dataset
+from tdn.training.synth import CLASSES, DATASET_VERSION, video_codec, write_dataset
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +29,6 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(
         f"wrote {args.num} clips of {args.frames} frames at {args.size}x{args.size} ({video_codec()}, "
-        f"{len(CLASSES)} classes) to {args.out}; labels in {labels.name}"
+        f"{len(CLASSES)} classes, synth v{DATASET_VERSION}) to {args.out}; labels in {labels.name}"
     )
     return 0

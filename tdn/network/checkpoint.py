@@ -94,6 +94,13 @@ class CheckpointInfo:
         std = tuple(float(v) for v in norm.get("std", IMAGENET_STD))
         return ClipSpec(self.config.num_segments, self.input_size, self.scale_size, mean, std)
 
+    @property
+    def synth_version(self) -> int | None:
+        """The ``tdn.training.synth`` version of the training clips; checkpoints from before versioning are version 2."""
+        if "synth_version" in self.metadata:
+            return self.metadata["synth_version"]
+        return 2 if self.dataset == "synthetic-motion" else None
+
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """'auto' → this process's GPU when there is one (``cuda:LOCAL_RANK`` under torchrun), else the CPU. 'cpu', 'cuda' and 'cuda:N' are checked against this machine

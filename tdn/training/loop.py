@@ -30,6 +30,7 @@ from tdn.network.checkpoint import save_checkpoint
 from tdn.network.model import TDN, build_model
 from tdn.training.data import VideoClips, read_labels_csv
 from tdn.training.evaluation import evaluate
+from tdn.training.synth import dataset_version
 from tdn.util import atomic_path
 
 
@@ -247,12 +248,14 @@ def train(
             out / "model.safetensors",
             class_names,
             dataset="synthetic-motion",
+            synth_version=dataset_version(cfg.data),
             input_size=cfg.size,
             scale_size=cfg.size,
             name=cfg.name,
             metrics={"val_top1": final.get("val_top1"), "val_top5": final.get("val_top5")},
             training={
                 **asdict(cfg),
+                "val_synth_version": dataset_version(cfg.val_data) if cfg.val_data else None,
                 "train_time_s": elapsed,
                 "epochs_done": len(history),
                 "world_size": world,

@@ -16,6 +16,7 @@ twin gives exactly the same frames in reverse order.
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import os
 import time
@@ -60,6 +61,26 @@ TEXTURES: tuple[str, ...] = ("solid", "stripes", "checker", "noise")
 BACKGROUNDS: tuple[str, ...] = ("solid", "gradient", "texture", "noise")
 MASK_MIN_OPACITY = 0.05
 """Mask = pixels at least half covered by the actor's shape, in frames where its opacity reaches this."""
+
+DATASET_VERSION = 3
+"""What :func:`generate_clip` draws. Written to ``metadata.json`` of every generated folder, part of the cache
+folder's name and stored in checkpoints trained on it (``synth_version``); a folder or checkpoint without
+it is from version 2. Version 3: fades over a bounded window with a larger colour contrast, squeezes with a
+bulge and a 3.4-4.4x change of aspect (version 2: fades over 50-85 % of the clip, squeezes along one axis
+by 1.7-2.2x, colours 90 apart)."""
+ACTION_WINDOW = (0.5, 0.85)
+"""Share of the clip the action takes, for every kind but fades."""
+FADE_WINDOW = (0.2, 0.4)
+"""Share of the clip an appearance/disappearance takes: the actor is fully absent before, fully opaque after."""
+SQUEEZE_FACTOR = (2.5, 3.0)
+"""A squeeze shrinks the object's own u axis by this factor (a stretch, its reversal, grows it)..."""
+SQUEEZE_BULGE = 0.35
+"""... while its v axis grows by the factor to this power: the aspect changes by k^1.35 (3.4-4.4x), the
+area by only k^0.65 (1.8-2.0x), so a squeeze does not pass for a move away from the camera (area 3-5x)."""
+METADATA_FILE = "metadata.json"
+"""Written by :func:`write_dataset` beside ``labels.csv``: generator version and parameters."""
+MIN_COLOUR_DISTANCE = 120.0
+"""Every object colour is at least this far (RGB distance) from the background's colours."""
 
 
 @dataclass(frozen=True)
@@ -166,7 +187,9 @@ def _draw(canvas: np.ndarray, track: _Track, look: _Look, mask: np.ndarray | Non
         pixels[flat] = under + cover[hit][:, None] * (colour - under)
 
 
-def _far_colour(rng: np.random.Generator, avoid: np.ndarray, min_dist: float = 90.0) -> np.ndarray:
+def _far_colour(
+    rng: np.random.Generator, avoid: np.ndarray, min_dist: float = MIN_COLOUR_DISTANCE
+) -> np.ndarray:
     """A random RGB colour at least ``min_dist`` from every row of ``avoid`` (or the farthest of 64 tries)."""
     tries = rng.uniform(0, 255, (64, 3))
     dist = np.linalg.norm(tries[:, None, :] - avoid[None, :, :], axis=-1).min(axis=1)
@@ -245,7 +268,8 @@ def _actor_track(
 ) -> tuple[_Track, tuple[int, int]]:
     """The acting object's forward pose over time, and the action window (first, last frame)."""
     t = np.arange(frames, dtype=np.float64)
-    duration = max(2, round(rng.uniform(0.5, 0.85) * frames))
+    share = FADE_WINDOW if kind == "fade" else ACTION_WINDOW
+    duration = max(2, round(rng.uniform(*share) * frames))
     start = int(rng.integers(0, frames - duration))
     # Progress 0 -> 1 inside the window with a random amount of easing; p(1 - u) = 1 - p(u), so the
     # time reversal of a window is a window of the same law.
@@ -257,8 +281,9 @@ def _actor_track(
     theta, alpha = angle * ones, ones
     if kind == "scale":  # log-size centred on the look's size, so single frames match other classes
         r = radius * rng.uniform(1.7, 2.2) ** (p - 0.5)
-    elif kind == "squeeze":
-        sx = sx * rng.uniform(1.7, 2.2) ** (0.5 - p)
+    elif kind == "squeeze":  # the object's u axis shrinks k-fold while v bulges by k^SQUEEZE_BULGE
+        k = rng.uniform(*SQUEEZE_FACTOR)
+        sx, sy = sx * k ** (0.5 - p), sy * k ** (SQUEEZE_BULGE * (p - 0.5))
     elif kind == "rotate":
         theta = angle + np.radians(rng.uniform(2.5, 4.0)) * duration * p
     elif kind == "fade":
@@ -379,7 +404,8 @@ def write_dataset(
     fps: int = 12,
     progress: bool = True,
 ) -> Path:
-    """Write ``<stem>.mp4`` + ``<stem>_mask.npz`` per clip and ``labels.csv``; returns the CSV's path."""
+    """Write ``<stem>.mp4`` + ``<stem>_mask.npz`` per clip, ``metadata.json`` (with ``synth_version``) and
+    ``labels.csv``; returns the CSV's path."""
     from tqdm import tqdm
 
     if size % 2:
@@ -397,7 +423,19 @@ def write_dataset(
         write_video(out / f"{stem}.mp4", clip.frames, fps, codec)
         np.savez_compressed(out / f"{stem}_mask.npz", mask=clip.mask)
         rows.append((f"{stem}.mp4", clip.label, clip.label_name))
-    labels = out / "labels.csv"
+    metadata = {
+        "generator": "tdn.training.synth",
+        "synth_version": DATASET_VERSION,
+        "num": num,
+        "seed": seed,
+        "size": size,
+        "frames": frames,
+        "fps": fps,
+        "codec": codec,
+        "classes": CLASSES,
+    }
+    (out / METADATA_FILE).write_text(json.dumps(metadata, indent=1) + "\n")
+    labels = out / "labels.csv"  # written last: its presence marks a finished folder
     with labels.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["file", "label_index", "label_name"])
@@ -405,9 +443,35 @@ def write_dataset(
     return labels
 
 
+def cache_folder(cache: str | Path, num: int, seed: int, size: int, frames: int) -> Path:
+    """Where a generated set is cached; the name carries :data:`DATASET_VERSION`, so clips of another
+    version of the generator are never reused (version-2 folders were named ``synth_n..._s...``)."""
+    return Path(cache) / f"synth_v{DATASET_VERSION}_n{num}_s{seed}_{size}px_{frames}f"
+
+
+def dataset_version(folder: str | Path) -> int | None:
+    """The generator version of a folder written by :func:`write_dataset`: ``metadata.json``'s
+    ``synth_version``; 2 for a generated folder from before versioning (``synth_*`` videos with masks and
+    no metadata); None for anything else (e.g. real videos)."""
+    folder = Path(folder)
+    meta = folder / METADATA_FILE
+    if meta.is_file():
+        version = json.loads(meta.read_text()).get("synth_version")
+        return int(version) if version is not None else None
+    labels = folder / "labels.csv"
+    if not labels.is_file():
+        return None
+    with labels.open(newline="") as handle:
+        first = next(csv.DictReader(handle), None)
+    if first is None or not str(first.get("file", "")).startswith("synth_"):
+        return None
+    video = folder / first["file"]
+    return 2 if video.with_name(video.stem + "_mask.npz").is_file() else None
+
+
 def synthetic_folder(cache: str, num: int, seed: int, size: int, frames: int) -> str:
-    """Generate (once, on rank 0) and return the cached folder of ``num`` clips."""
-    folder = Path(cache) / f"synth_n{num}_s{seed}_{size}px_{frames}f"
+    """Generate (once, on rank 0) and return the cached folder of ``num`` clips of this generator version."""
+    folder = cache_folder(cache, num, seed, size, frames)
     done = folder / "labels.csv"
     rank = int(os.environ.get("RANK", "0"))
     if not done.exists() and rank == 0:
@@ -415,4 +479,7 @@ def synthetic_folder(cache: str, num: int, seed: int, size: int, frames: int) ->
     elif not done.exists():
         while not done.exists():  # other ranks wait for rank 0's generation
             time.sleep(1)
+    found = dataset_version(folder)
+    if found != DATASET_VERSION:
+        raise RuntimeError(f"{folder} holds synthetic clips of version {found}, not {DATASET_VERSION}")
     return str(folder)
