@@ -294,10 +294,17 @@ def check_target(target: int | None, info: CheckpointInfo, flag: str = "--target
 
 
 def list_videos(path: str) -> list[Path]:
-    """One file, or the videos of a folder (by :data:`tdn.filetypes.VIDEO_SUFFIXES`, sorted)."""
+    """One file, the videos of a folder (by :data:`tdn.filetypes.VIDEO_SUFFIXES`, sorted), or a folder of
+    extracted frames holding no videos (one clip: :mod:`tdn.video.frames`)."""
     p = Path(path)
     if p.is_dir():
-        return sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in VIDEO_SUFFIXES)
+        videos = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in VIDEO_SUFFIXES)
+        if not videos:
+            from tdn.video.frames import is_frame_folder
+
+            if is_frame_folder(p):
+                return [p]
+        return videos
     if not p.exists():
         raise UsageError(f"{path}: no such file or folder")
     return [p]

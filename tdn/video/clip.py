@@ -138,7 +138,7 @@ def load_clip(
 ) -> Clip:
     """Decode, sample and preprocess a video into ``clips * crops`` TDN views.
 
-    ``source``: a path, the file's bytes, or a binary file object (bytes and file objects are copied
+    ``source``: a path (a video, or a folder of extracted frames: :mod:`tdn.video.frames`), the file's bytes, or a binary file object (bytes and file objects are copied
     to a private temporary file that is always removed). ``crops=1``: resize the short side to
     ``scale_size`` and centre-crop ``size``; ``crops=3``: three full-resolution ``scale_size`` crops
     (the model input is then ``scale_size`` square). ``clips``: deterministic clip placement (see
@@ -155,6 +155,14 @@ def load_clip(
     if not timeout_s > 0:
         raise ValueError(f"timeout_s must be positive, got {timeout_s}")
     spec = spec or ClipSpec(num_segments, size, scale_size)
+    if isinstance(source, (str, Path)) and Path(source).is_dir():
+        # A folder of extracted frames (Something-Something style) is a clip too.
+        from tdn.video.frames import load_frame_folder
+
+        return load_frame_folder(
+            source, spec, crops, clips, max_pixels=max_pixels, display_size=display_size,
+            build_inputs=build_inputs, source_name=source_name,
+        )  # fmt: skip
     num_segments, size, scale_size = spec.num_segments, spec.input_size, spec.scale_size
     if crops not in (1, 3):
         raise ValueError(f"crops must be 1 or 3, got {crops}")
