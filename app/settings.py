@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -108,6 +109,15 @@ def sample_label(path: Path) -> str:
     """How a sample is named on its button: ``moving_something_up.mp4`` → ``Moving something up``."""
     words = path.stem.replace("_", " ").replace("-", " ").strip()
     return words[:1].upper() + words[1:]
+
+
+def sample_answers(config: Settings) -> dict[str, dict]:
+    """What the demo TDN answers on each bundled sample (``samples.json``, written by ``tdn samples``)."""
+    path = config.clips_dir / "samples.json"
+    try:
+        return dict(json.loads(path.read_text())["clips"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def guess_segments(path: Path) -> int:

@@ -8,6 +8,7 @@ Streamlit's caches live for the whole process, so only the first test pays for l
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -36,12 +37,18 @@ def fixture_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     torch.manual_seed(0)
     for variant, name in (("tdn", assets.DEMO_CHECKPOINT.name), ("tsn", assets.DEMO_TSN_CHECKPOINT.name)):
         model = build_model("resnet18", SEGMENTS, len(CLASSES), variant, width=0.25)
-        save_checkpoint(model, models / name, CLASSES, input_size=112, scale_size=112, name=f"tiny {variant}")
+        save_checkpoint(
+            model, models / name, CLASSES, input_size=112, scale_size=112, name=f"tiny {variant}",
+            dataset="synthetic-motion",
+        )  # fmt: skip
     (models / "holiday_photo.pth").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
     torch.save(
         {"state_dict": {"module.base_model.conv1.weight": torch.zeros(1)}}, models / "official_16f.pth.tar"
     )
     write_dataset(clips, 2, seed=7, progress=False)
+    first, second = sorted(p.name for p in clips.glob("*.mp4"))
+    answers = {first: {"correct": True}, second: {"correct": False, "predicted_name": "Shaking something"}}
+    (clips / "samples.json").write_text(json.dumps({"clips": answers}))
     return {"models": models, "clips": clips}
 
 
@@ -218,6 +225,15 @@ def test_upload_clip(inspect: AppTest, env: dict[str, Path]) -> None:
     assert top1_name(at) in CLASSES
     cam = strip_images(at, "cam_strip")
     assert len(cam) == SEGMENTS and all("my clip.mp4" in img.alt for img in cam)
+    # A clip from outside the generated set: the page says, once, what this demo model knows.
+    assert sum("knows only the 14 generated motions" in i.value for i in at.info) == 1
+
+
+def test_samples_the_demo_gets_wrong_are_marked(inspect: AppTest) -> None:
+    at = ok(inspect.run())
+    marks = [c.value for c in at.get_by_key("sample_picker").get("caption")]
+    assert marks == [":material/close: the demo says *Shaking something*"]
+    assert not any("knows only the 14 generated motions" in i.value for i in at.info)
 
 
 def test_bad_upload_is_an_error_not_a_crash(inspect: AppTest) -> None:

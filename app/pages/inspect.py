@@ -8,7 +8,7 @@ import streamlit as st
 
 from app import cached
 from app.compare_view import compare_section
-from app.settings import Settings, default_sample, sample_clip_files, sample_label, settings
+from app.settings import Settings, default_sample, sample_answers, sample_clip_files, sample_label, settings
 from app.views import (
     Result,
     cam_section,
@@ -29,6 +29,16 @@ from tdn.interpret.tdmaps import TDMaps
 
 SOURCE_LABELS = {"sample": "Sample clip", "upload": "Upload", "path": "Server path"}
 PICKER_COLUMNS = 8
+SYNTHETIC_DATASET = "synthetic-motion"  # what the training loop records for generated clips
+DEMO_SCOPE = (
+    "**This model knows only the 14 generated motions it was trained on** (shapes moving, turning, fading, "
+    "squeezing over generated backgrounds). On real footage its answer is one of those 14, whatever the clip "
+    "shows. For real clips use an official TDN checkpoint: download it from the official TDN model zoo "
+    "(MCG-NJU/TDN on GitHub: ResNet-50/101, 8 or 16 segments, Something-Something V1/V2 or Kinetics-400), put "
+    "the `.pth.tar` file into the models folder (`assets/models/`, or the folder `TDN_LENS_MODELS_DIR` names) "
+    "and pick it in the sidebar with its number of segments. Class names come from `assets/labels/` "
+    "(174 classes: Something-Something V2's list unless the file says V1; 400: Kinetics-400)."
+)
 TABS = ["Where it looked", "Temporal differences", "Compare with", "Timings & downloads"]
 
 
@@ -109,6 +119,7 @@ def sample_picker(config: Settings) -> cached.ClipSource | None:
     if st.session_state.get("sample_clip") not in names:
         st.session_state["sample_clip"] = default_sample(names)
     selected = st.session_state["sample_clip"]
+    answers = sample_answers(config)
     with st.container(key="sample_picker"), st.spinner("Loading previews…"):
         for start in range(0, len(samples), PICKER_COLUMNS):
             row = samples[start : start + PICKER_COLUMNS]
@@ -126,6 +137,9 @@ def sample_picker(config: Settings) -> cached.ClipSource | None:
                     width="stretch",
                     wrap=True,
                 )
+                answer = answers.get(path.name)
+                if answer and not answer.get("correct", True):
+                    column.caption(f":material/close: the demo says *{answer['predicted_name']}*")
     return cached.ClipSource.from_path(samples[names.index(selected)], trusted=True)
 
 
@@ -149,6 +163,8 @@ def main() -> None:
             st.info("Choose a video in the sidebar to begin.", icon=":material/upload_file:")
         return
     warn_if_slow(loaded, crops, clips)
+    if mode != "sample" and loaded.info.dataset == SYNTHETIC_DATASET:
+        st.info(DEMO_SCOPE, icon=":material/info:")
 
     clip, clip_key = attempt(
         lambda: cached.decode(source, loaded, crops, clips),
