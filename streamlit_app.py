@@ -9,6 +9,7 @@ st.set_page_config(page_title="TDN Lens", page_icon=":material/center_focus_stro
 page = st.navigation(
     [
         st.Page("app/pages/inspect.py", title="Inspect", icon=":material/movie_filter:", default=True),
+        st.Page("app/pages/dataset.py", title="Dataset", icon=":material/dataset:"),
         st.Page("app/pages/ablations.py", title="Ablations", icon=":material/scatter_plot:"),
         st.Page("app/pages/model.py", title="Model", icon=":material/memory:"),
     ]

@@ -6,8 +6,8 @@ checkpoints (``assets/models``) and rewrites ``assets/eval/evaluations/*`` and t
 change. ``--clips`` also rewrites the clips and the list files (deterministic: the same seed gives the same
 frames; the videos are re-encoded by libx264, which repeats its bytes with ``mbtree=0``).
 
-The set: 56 held-out clips of ``tdn.training.synth`` (4 per class, seed 3001, 112 px, 48 frames; the demo models
-trained on seed 1 and validated on seed 1001), written in each published format:
+The set: 56 held-out clips of ``tdn.training.synth`` (its current ``DATASET_VERSION``; 4 per class, seed 3001,
+112 px, 48 frames; the demo models trained on seed 1 and validated on seed 1001), in each published format:
 
 * ``synth_val/``: the clips as H.264 MP4 (x264 crf 26, against crf 18 of ``python -m tdn synth``, to keep the set
   at about 1 MB), with ``labels.csv`` (file,label_index,label_name as the synth command writes it) and an
@@ -22,6 +22,7 @@ import argparse
 import csv
 import json
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from PIL import Image
 from analysis.evaluations import record_evaluation
 from analysis.results import RESULTS_DIR
 from tdn.assets import ASSETS, DEMO_CHECKPOINT, DEMO_TSN_CHECKPOINT
+from tdn.training.synth import DATASET_VERSION
 
 EVAL_DIR = ASSETS / "eval"
 VIDEOS = EVAL_DIR / "synth_val"
@@ -40,10 +42,9 @@ RESULTS_CSV = RESULTS_DIR / "eval_synthetic.csv"
 NUM, SEED, SIZE, FRAME_COUNT, FPS = 56, 3001, 112, 48, 12
 CRF = "26"
 JPEG_QUALITY = 75
-DATASET_VIDEOS = (
-    f"synthetic-motion (assets/eval: {NUM} held-out clips, seed {SEED}, {SIZE} px, x264 crf {CRF})"
-)
-DATASET_FRAMES = "synthetic-motion (assets/eval: 14 held-out clips as JPEG frame folders, seed 3001, 112 px)"
+SYNTH = f"synthetic-motion v{DATASET_VERSION}"
+DATASET_VIDEOS = f"{SYNTH} (assets/eval: {NUM} held-out clips, seed {SEED}, {SIZE} px, x264 crf {CRF})"
+DATASET_FRAMES = f"{SYNTH} (assets/eval: 14 held-out clips as JPEG frame folders, seed {SEED}, {SIZE} px)"
 
 
 def _write_mp4(path: Path, frames: np.ndarray) -> None:
@@ -64,8 +65,9 @@ def write_clips() -> None:
     """The clips and every list file (see the module docstring)."""
     from tdn.training.synth import CLASSES, sample_dataset
 
-    VIDEOS.mkdir(parents=True, exist_ok=True)
-    FRAMES.mkdir(parents=True, exist_ok=True)
+    for folder in (VIDEOS, FRAMES):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
     rows, items, listed, seen = [], [], [], set()
     for index, clip in enumerate(sample_dataset(NUM, SEED, SIZE, FRAME_COUNT)):
         stem = f"synth_{index:06d}"
