@@ -68,6 +68,7 @@ RESERVED_SEEDS = {1: "training", 1001: "validation", 2001: "evaluation"}
 RUN_CHECKPOINTS = (Path("runs/demo_tdn/model.safetensors"), Path("runs/demo_tsn/model.safetensors"))
 METRICS = (
     "prob_label",
+    "pointing_game",
     "mask_energy",
     "mask_area_share",
     "mask_ratio",
@@ -85,7 +86,15 @@ METRICS = (
     "neighbour_max",
     "neighbour_action_share",
 )
-PAIRED = ("mask_energy", "mask_ratio", "motion_energy", "road", "confidence_change", "prob_label")
+PAIRED = (
+    "pointing_game",
+    "mask_energy",
+    "mask_ratio",
+    "motion_energy",
+    "road",
+    "confidence_change",
+    "prob_label",
+)
 
 
 def default_checkpoints() -> tuple[Path, Path]:
@@ -153,6 +162,8 @@ def side_row(
         "mask_area_share": side.mask_area_share,
         "mask_ratio": _ratio(side.mask_energy, side.mask_area_share),
         "motion_energy": side.motion_energy,
+        "pointing_game": side.pointing.score if side.pointing is not None else math.nan,
+        "pointing_segments": side.pointing.counted if side.pointing is not None else 0,
     }
     if percentiles:
         road = road_scores(tdn_model, x, cam, label, percentiles)

@@ -116,7 +116,12 @@ def draw_comparison(comparison: Comparison, opacity: float) -> None:
             f"{label}: {side.name} · p({comparison.target_name}) = {100 * side.explanation.score:.1f} %"
         )
         overlays = export.overlay(side.explanation.frames, side.explanation.cam, opacity)
-        image_strip(overlays, captions, key=f"compare_strip_{label}", alt=f"Heatmap of model {label}")
+        side_captions = captions
+        if side.pointing is not None:
+            overlays = export.mark_maxima(overlays, side.explanation.cam, side.pointing.hits)
+            marks = {True: " · max on the actor", False: " · max off the actor", None: ""}
+            side_captions = [c + marks[h] for c, h in zip(captions, side.pointing.hits, strict=True)]
+        image_strip(overlays, side_captions, key=f"compare_strip_{label}", alt=f"Heatmap of model {label}")
     st.caption("Difference A − B: red where A looks more, blue where B does (symmetric scale)")
     image_strip(
         export.colorize_signed(comparison.cam_difference),
@@ -142,6 +147,13 @@ def draw_comparison(comparison: Comparison, opacity: float) -> None:
                 _percent(side.motion_energy),
                 help="Share of the heatmap's energy on the 10 % of pixels that change most within each snippet.",
             )
+            if side.pointing is not None and side.pointing.counted:
+                metrics[0].metric(
+                    "Pointing game",
+                    f"{side.pointing.score:.0%} ({side.pointing.counted} segments)",
+                    help="Share of the segments showing the actor moving whose heatmap maximum lies on the "
+                    "actor (its mask dilated by 2 px). Ringed on the strip: green a hit, red a miss.",
+                )
             if side.mask_energy is not None:
                 metrics[1].metric(
                     "Heatmap on the object",

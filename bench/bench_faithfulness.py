@@ -37,8 +37,12 @@ def report(frame: pd.DataFrame, layer: str) -> None:
         mean_ok = share.mean() >= TARGET_SHARE and share.mean() >= TARGET_RATIO * area.mean()
         road = f"{part['road'].mean():+.4f}" if "road" in part else "  skipped"
         change = f"{part['confidence_change'].mean():+.4f}" if "confidence_change" in part else "  skipped"
+        # Pointing game: every counted segment of every clip weighs the same (clips hold 0-8 of them).
+        hits = (part["pointing_game"] * part["pointing_segments"]).sum()
+        game = hits / part["pointing_segments"].sum() if part["pointing_segments"].sum() else float("nan")
         print(
-            f"{layer:5} {key:4} acc {part['correct'].mean():5.1%}  mask energy mean {share.mean():.3f} "
+            f"{layer:5} {key:4} acc {part['correct'].mean():5.1%}  pointing game {game:.3f} "
+            f"({int(part['pointing_segments'].sum())} segments)  mask energy mean {share.mean():.3f} "
             f"median {share.median():.3f} | area {area.mean():.3f} (x{share.mean() / area.mean():.1f}) | best "
             f"possible at {part['cam_grid'].iloc[0]} {part['mask_energy_ceiling'].mean():.3f}  "
             f"target met {met.mean():5.1%} of clips{' [mean meets target]' if mean_ok else ''}  "

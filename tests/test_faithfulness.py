@@ -212,3 +212,23 @@ def test_load_mask_for_reads_the_file_beside_the_video(tmp_path):
     np.savez_compressed(tmp_path / "other_mask.npz", labels=mask)
     with pytest.raises(ValueError, match="no array named 'mask'"):
         load_mask_for(tmp_path / "other.mp4")
+
+
+def test_pointing_game_counts_moving_segments_only():
+    from tdn.interpret.faithfulness import actor_moving, pointing_game
+
+    t, s = 3, 16
+    mask = np.zeros((t, s, s), bool)
+    mask[:, 4:8, 4:8] = True
+    frames = np.full((t, 5, s, s, 3), 100, np.uint8)
+    frames[0, ::2, 4:8, 4:8] = 200  # segment 0: the actor flickers; 1 and 2 stand still
+    frames[2, ::2, 10:14, 10:14] = 200  # segment 2: something else changes, not the actor
+    moving = actor_moving(frames, mask, dilate_px=0)
+    assert moving.tolist() == [True, False, False]
+    cam = np.zeros((t, s, s), np.float32)
+    cam[:, 5, 5] = 1.0  # on the actor everywhere
+    assert pointing_game(cam, mask, moving, dilate_px=0).hits == [True, None, None]
+    cam[0] = 0
+    cam[0, 12, 12] = 1.0  # off the actor
+    game = pointing_game(cam, mask, np.array([True, True, False]), dilate_px=0)
+    assert game.hits == [False, True, None] and game.counted == 2 and game.score == 0.5

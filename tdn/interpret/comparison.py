@@ -27,7 +27,14 @@ import torch
 
 from tdn.contract import CENTRE_FRAME, CHANNELS_PER_SEGMENT, FRAMES_PER_SNIPPET
 from tdn.inference import Prediction, predict
-from tdn.interpret.faithfulness import clip_mask, mask_energy, motion_energy
+from tdn.interpret.faithfulness import (
+    PointingGame,
+    actor_moving,
+    clip_mask,
+    mask_energy,
+    motion_energy,
+    pointing_game,
+)
 from tdn.interpret.gradcam import Explanation, explain, layer_for, resize_maps
 from tdn.interpret.render import colorize_signed, overlay, png_bytes
 from tdn.network.checkpoint import CheckpointInfo
@@ -51,6 +58,7 @@ class ModelSide:
     motion_energy: float  # share of CAM energy on the most-changing pixels (NaN for an all-zero CAM)
     mask_energy: float | None  # share of CAM energy on the (dilated) object mask; None without a mask
     mask_area_share: float | None  # that dilated mask's share of the area; None without a mask
+    pointing: PointingGame | None = None  # per segment: CAM maximum on the moving actor? None without a mask
 
 
 @dataclass
@@ -144,9 +152,11 @@ def _side(
 ) -> ModelSide:
     ex = explain(model, clip, target, method, layer, view=0, class_names=info.class_names)
     x = clip.inputs[0] if clip.inputs else clip.view_input(0)
-    share = area = None
+    share = area = pointing = None
     if mask is not None:
-        share, area = mask_energy(ex.cam, clip_mask(mask, clip, 0))
+        aligned = clip_mask(mask, clip, 0)
+        share, area = mask_energy(ex.cam, aligned)
+        pointing = pointing_game(ex.cam, aligned, actor_moving(clip.model_frames[0], aligned))
     return ModelSide(
         name=info.name,
         prediction=prediction,
@@ -155,6 +165,7 @@ def _side(
         motion_energy=motion_energy(ex.cam, clip.model_frames[0]),
         mask_energy=share,
         mask_area_share=area,
+        pointing=pointing,
     )
 
 
@@ -261,6 +272,9 @@ def side_record(side: ModelSide, k: int = 5) -> dict:
     if side.mask_energy is not None or side.mask_area_share is not None:
         record["mask_energy"] = _number(side.mask_energy)
         record["mask_area_share"] = _number(side.mask_area_share)
+    if side.pointing is not None:
+        record["pointing_hits"] = side.pointing.hits
+        record["pointing_game"] = _number(side.pointing.score)
     return record
 
 

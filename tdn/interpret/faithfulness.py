@@ -83,6 +83,57 @@ def mask_energy(cam: np.ndarray, mask: np.ndarray, dilate_px: int = 2) -> tuple[
     return _energy_share(cam, region), float(region.mean())
 
 
+MOVING_MARGIN = 2.0
+"""Grey levels by which the actor's pixels must change more than the rest of the frame (the pixel noise
+changes both alike) for a segment to count as showing the actor moving."""
+
+
+def actor_moving(model_frames: np.ndarray, mask: np.ndarray, dilate_px: int = 2) -> np.ndarray:
+    """(T,) bool: whether each snippet shows the actor moving (or fading, or changing shape): its pixels
+    inside the dilated mask change more, frame to frame, than those outside by :data:`MOVING_MARGIN`.
+    ``model_frames`` (T, 5, S, S, 3) and ``mask`` (T, S, S) as for :func:`mask_energy`."""
+    motion = motion_magnitude(model_frames)
+    region = dilate(mask, dilate_px)
+    moving = np.zeros(len(mask), dtype=bool)
+    for t in range(len(mask)):
+        inside, outside = motion[t][region[t]], motion[t][~region[t]]
+        if inside.size and outside.size:
+            moving[t] = float(inside.mean() - outside.mean()) > MOVING_MARGIN
+    return moving
+
+
+@dataclass(frozen=True)
+class PointingGame:
+    """Per segment: whether the CAM's maximum falls inside the actor's dilated mask (``None`` where the
+    segment does not show the actor moving, so it is not counted); ``score`` = hits / counted."""
+
+    hits: list[bool | None]
+
+    @property
+    def counted(self) -> int:
+        return sum(h is not None for h in self.hits)
+
+    @property
+    def score(self) -> float:
+        return sum(bool(h) for h in self.hits) / self.counted if self.counted else math.nan
+
+
+def pointing_game(cam: np.ndarray, mask: np.ndarray, moving: np.ndarray, dilate_px: int = 2) -> PointingGame:
+    """The pointing game on (T, S, S) ``cam`` and ``mask``, counting the segments where ``moving`` is true.
+    A segment whose CAM is zero everywhere has no maximum and counts as a miss."""
+    region = dilate(mask, dilate_px)
+    hits: list[bool | None] = []
+    for t in range(len(cam)):
+        if not moving[t]:
+            hits.append(None)
+        elif float(cam[t].max()) <= 0:
+            hits.append(False)
+        else:
+            y, x = np.unravel_index(int(np.argmax(cam[t])), cam[t].shape)
+            hits.append(bool(region[t, y, x]))
+    return PointingGame(hits)
+
+
 def best_cam(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     """The best-placed map a CAM computed on a ``grid`` = (h, w) feature map can draw for a (T, S, S) mask:
     the mask averaged over each feature cell, then upsampled bilinearly as explanations are. Its

@@ -172,3 +172,20 @@ def write_explanation(
         (out / name).write_bytes(data)
         paths[name] = out / name
     return paths
+
+
+HIT_COLOUR = (40, 200, 80)
+MISS_COLOUR = (230, 50, 50)
+
+
+def mark_maxima(images: np.ndarray, cam: np.ndarray, hits: list[bool | None]) -> np.ndarray:
+    """Ring each segment's CAM maximum on its overlay: green where the pointing game counts a hit, red
+    for a miss, nothing where the segment is not counted. ``images`` (T, S, S, 3) uint8 at ``cam``'s size."""
+    out = images.copy()
+    radius = max(2, images.shape[1] // 20)
+    for t, hit in enumerate(hits):
+        if hit is None:
+            continue
+        y, x = np.unravel_index(int(np.argmax(cam[t])), cam[t].shape)
+        cv2.circle(out[t], (int(x), int(y)), radius, HIT_COLOUR if hit else MISS_COLOUR, max(1, radius // 2))
+    return out
