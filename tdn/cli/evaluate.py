@@ -34,6 +34,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--data", type=labelled_folder, help="folder with videos and labels.csv (file,label_index,label_name)"
     )
     src.add_argument("--synthetic", type=positive_int, metavar="N", help="N generated clips")
+    src.add_argument(
+        "--list",
+        metavar="FILE",
+        help="a published dataset description, format detected from its content: the official TDN list "
+        "(path num_frames label), Something-Something V1 CSV, V2 validation JSON, Kinetics-400 CSV, or labels.csv",
+    )
+    parser.add_argument("--root", default=None, help="with --list: the folder its paths are relative to")
+    parser.add_argument(
+        "--protocol",
+        default=None,
+        help="with --list: ss-1crop, ss-3crop or k400-30view (default: the zoo's for the list's format)",
+    )
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="with --list: per-video predictions (JSONL, resumed when rerun) and its .summary.json",
+    )
     parser.add_argument("--seed", type=int, default=2001, help="seed of the generated clips")
     parser.add_argument(
         "--segments", type=positive_int, default=None, help="segments (required for official files)"
@@ -62,7 +79,54 @@ def check_records(records: list, folder: Path, num_classes: int, model: str) -> 
         )
 
 
+def run_list(args: argparse.Namespace) -> int:
+    """``--list``: the zoo's protocol over a published dataset description (tdn.datasets)."""
+    from tdn.datasets import (
+        PROTOCOLS,
+        DatasetError,
+        EvaluationMismatch,
+        default_protocol,
+        evaluate_dataset,
+        read_dataset,
+    )
+    from tdn.distributed import finish, init_from_env
+
+    if args.protocol is not None and args.protocol not in PROTOCOLS:
+        raise UsageError(f"--protocol {args.protocol}: choose one of {', '.join(PROTOCOLS)}")
+    ranks = init_from_env(cpu_only=args.device == "cpu")
+    apply_precision(args)
+    model, info = load_model_from(args.checkpoint, args.segments, args.device)
+    if ranks.is_main:
+        checkpoint_warnings(info)
+    try:
+        dataset = read_dataset(args.list, root=args.root, class_names=info.class_names)
+    except (DatasetError, OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"{args.list}: {one_line(e)}") from None
+    protocol = args.protocol or default_protocol(dataset.format).name
+    if ranks.is_main and not args.json:
+        print(dataset.describe(), file=sys.stderr)
+    try:
+        summary = evaluate_dataset(
+            model, info, dataset, protocol, out=args.out, progress=show_progress(args) and ranks.is_main,
+            ranks=ranks, command="python -m tdn evaluate " + " ".join(sys.argv[2:]),
+        )  # fmt: skip
+    except EvaluationMismatch as e:
+        raise UsageError(f"{args.out}: {one_line(e)}") from None
+    finish(ranks)
+    if not ranks.is_main:
+        return 0
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    m = summary["metrics"]
+    print(f"{info.name} on {dataset.describe()} ({protocol})")
+    print(f"top-1 {m['top1']:.2f} %   top-5 {m['top5']:.2f} %   mean class {m['mean_class']:.2f} %")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.list is not None:
+        return run_list(args)
     from tdn.distributed import finish, gather_objects, init_from_env
     from tdn.training.data import VideoClips, read_labels_csv
     from tdn.training.evaluation import evaluate
