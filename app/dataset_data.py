@@ -43,7 +43,7 @@ DEFAULT_EVAL_DIR = assets.ASSETS.parent / "runs" / "eval"
 INSPECT_REQUEST = (
     "inspect_request"  # session-state key: {"path": str, "name": str} of a clip to open in Inspect
 )
-INSPECT_ACCEPTS_REQUESTS = False  # True once app/pages/inspect.py calls pending_inspect_source()
+INSPECT_ACCEPTS_REQUESTS = True  # app/pages/inspect.py opens pending_inspect_source() as "From Dataset"
 MAX_LISTED_EVALUATIONS = 500
 DEFAULT_EVALUATION = "demo-tdn_synth-val_ss-1crop.jsonl"  # what the page opens on: the demo TDN on 56 clips
 
@@ -153,11 +153,16 @@ def inspect_route(path: Path, config: Settings) -> InspectRoute:
     request = {INSPECT_REQUEST: {"path": str(path), "name": path.name}}
     if path.is_dir():
         reason = "Inspect reads video files; frame folders open there once it reads them"
-        return InspectRoute(request, query, None if INSPECT_ACCEPTS_REQUESTS else reason)
+        return InspectRoute(request, query, reason)
     if config.allow_server_paths:
         return InspectRoute({"clip_mode": "path", "clip_path": str(path)}, query)
-    reason = "set TDN_LENS_ALLOW_SERVER_PATHS=1 to open the clips of an evaluation in Inspect"
-    return InspectRoute(request, query, None if INSPECT_ACCEPTS_REQUESTS else reason)
+    if INSPECT_ACCEPTS_REQUESTS and allowed_clip(path):
+        return InspectRoute(request, query)
+    reason = (
+        "set TDN_LENS_ALLOW_SERVER_PATHS=1 (or keep the clips under TDN_LENS_DATA_ROOT) to open the clips of "
+        "an evaluation in Inspect"
+    )
+    return InspectRoute(request, query, reason)
 
 
 def allowed_clip(path: Path) -> bool:

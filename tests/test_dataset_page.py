@@ -116,6 +116,24 @@ def test_inspect_routes_and_chart_selections(env: dict[str, Path], monkeypatch: 
     elsewhere = env["data"] / "set" / "synth_000000.mp4"
     route = inspect_route(elsewhere, settings())
     assert not route.possible and "TDN_LENS_ALLOW_SERVER_PATHS" in route.reason
+    # Without server paths, a clip under the data root travels as a request Inspect honours ("From Dataset").
+    monkeypatch.setenv("TDN_LENS_DATA_ROOT", str(env["data"]))
+    route = inspect_route(elsewhere, settings())
+    assert route.possible and route.state == {
+        "inspect_request": {"path": str(elsewhere), "name": elsewhere.name}
+    }
+    from streamlit.testing.v1 import AppTest
+
+    inspect = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    inspect.session_state["inspect_request"] = route.state["inspect_request"]
+    inspect.run()
+    assert not inspect.exception and inspect.sidebar.radio(key="clip_mode").value == "dataset"
+    assert any(
+        elsewhere.name in img.alt
+        for e in inspect.get_by_key("cam_strip").get("image")
+        for img in e.proto.imgs
+    )
+    monkeypatch.delenv("TDN_LENS_DATA_ROOT")
     monkeypatch.setenv("TDN_LENS_ALLOW_SERVER_PATHS", "1")
     route = inspect_route(elsewhere, settings())
     assert route.possible and route.state == {"clip_mode": "path", "clip_path": str(elsewhere)}

@@ -8,6 +8,7 @@ import streamlit as st
 
 from app import cached
 from app.compare_view import compare_section
+from app.dataset_data import pending_inspect_source
 from app.settings import Settings, default_sample, sample_answers, sample_clip_files, sample_label, settings
 from app.views import (
     Result,
@@ -27,7 +28,12 @@ from app.widgets import (
 from tdn.filetypes import VIDEO_SUFFIXES
 from tdn.interpret.tdmaps import TDMaps
 
-SOURCE_LABELS = {"sample": "Sample clip", "upload": "Upload", "path": "Server path"}
+SOURCE_LABELS = {
+    "sample": "Sample clip",
+    "upload": "Upload",
+    "path": "Server path",
+    "dataset": "From Dataset",
+}
 PICKER_COLUMNS = 8
 SYNTHETIC_DATASET = "synthetic-motion"  # what the training loop records for generated clips
 DEMO_SCOPE = (
@@ -47,6 +53,14 @@ def clip_sidebar(config: Settings) -> tuple[str, cached.ClipSource | None, int, 
     sidebar = st.sidebar
     sidebar.header("Clip")
     modes = ["sample", "upload"] + (["path"] if config.allow_server_paths else [])
+    pending = pending_inspect_source()  # a clip the Dataset page asked to open
+    if pending is not None:
+        modes.append("dataset")
+        if st.session_state.get("_dataset_request_seen") != pending.key:
+            st.session_state["_dataset_request_seen"] = pending.key
+            st.session_state["clip_mode"] = "dataset"
+    elif st.session_state.get("clip_mode") == "dataset":
+        st.session_state["clip_mode"] = "sample"
     mode = sidebar.radio(
         "Source",
         modes,
@@ -56,7 +70,9 @@ def clip_sidebar(config: Settings) -> tuple[str, cached.ClipSource | None, int, 
         persist_state="session",
     )
     source: cached.ClipSource | None = None
-    if mode == "upload":
+    if mode == "dataset":
+        source = pending
+    elif mode == "upload":
         uploaded = sidebar.file_uploader(
             "Video file",
             type=sorted(s.lstrip(".") for s in VIDEO_SUFFIXES),
