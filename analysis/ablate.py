@@ -49,7 +49,8 @@ from tqdm import tqdm
 from analysis.results import ResultsError, append_row, check_row, load_results
 from analysis.schema import FLAG_COLUMNS, variant_for_flags
 from tdn.network.model import VARIANTS
-from tdn.training.loop import TrainConfig, TrainResult, git_commit
+from tdn.training.loop import TrainConfig, TrainResult
+from tdn.util import git_commit
 
 TrainFn = Callable[..., TrainResult]
 RUNS_DIR = Path("runs/ablate")

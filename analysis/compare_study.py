@@ -57,9 +57,8 @@ from tdn.interpret.faithfulness import (
 from tdn.interpret.gradcam import AUTO_LAYER, layer_for
 from tdn.network.checkpoint import CheckpointInfo, load_checkpoint
 from tdn.network.model import TDN
-from tdn.training.loop import git_commit
 from tdn.training.synth import CLASSES, dataset_plan, generate_clip, synthetic_folder
-from tdn.util import write_atomic
+from tdn.util import git_commit, write_atomic
 from tdn.video import Clip
 from tdn.video.clip import load_clip
 

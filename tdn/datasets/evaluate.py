@@ -26,7 +26,6 @@ import hashlib
 import json
 import os
 import platform
-import subprocess
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -52,7 +51,7 @@ from tdn.inference import predict
 from tdn.network.checkpoint import CheckpointInfo
 from tdn.network.flops import count_gmacs, count_params
 from tdn.network.model import TDN
-from tdn.util import write_atomic
+from tdn.util import git_commit, write_atomic
 from tdn.video import ClipError, load_clip
 from tdn.video.clip import Clip
 from tdn.video.frames import is_frame_folder, load_frame_folder
@@ -193,20 +192,6 @@ def _previous(out: Path, header: dict) -> dict[str, dict]:
         for r in records:
             found.setdefault(r["key"], r)
     return found
-
-
-def _commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            cwd=Path(__file__).parent,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 def _model_costs(info: CheckpointInfo, size: int) -> tuple[float, int]:
@@ -380,7 +365,7 @@ def evaluate_dataset(
         },
         "provenance": {
             "command": command,
-            "commit": _commit(),
+            "commit": git_commit(),
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs",
         },

@@ -12,7 +12,6 @@ import json
 import math
 import os
 import platform
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -31,7 +30,7 @@ from tdn.network.model import TDN, build_model
 from tdn.training.data import VideoClips, read_labels_csv
 from tdn.training.evaluation import evaluate
 from tdn.training.synth import dataset_version
-from tdn.util import atomic_path
+from tdn.util import atomic_path, git_commit
 
 
 @dataclass
@@ -60,20 +59,6 @@ class TrainConfig:
     name: str = "tdn"
     init_from: str | None = None  # start from this checkpoint's weights (a new schedule: warm restart)
     model_options: dict = field(default_factory=dict)
-
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            cwd=Path(__file__).resolve().parent,
-        )
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def _atomic_torch_save(obj: dict, path: Path) -> None:
