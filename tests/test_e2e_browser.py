@@ -4,7 +4,7 @@ It starts the app through the warm launcher (app/launch.py, what ./dev app runs)
 first page's time is printed; target 4 s), picks a bundled clip and measures the time from the click to the predictions and
 the heatmap strip on screen (printed, not asserted; the target is 1 s once the model is cached), uploads a
 clip through the file input, checks what is drawn, and saves ``docs/screenshots/inspect.png``,
-``inspect_maps.png``, ``inspect_compare.png``, ``ablations.png`` and ``model.png``. The server is always terminated.
+``inspect_maps.png``, ``inspect_compare.png``, ``dataset.png``, ``ablations.png`` and ``model.png``. The server is always terminated.
 
 It uses the shipped demo model and sample clips when they are installed, and otherwise writes a tiny
 untrained checkpoint pair and synthetic clips to a temporary folder (so CI without assets still runs it).
@@ -190,6 +190,15 @@ def test_inspect_and_ablations_in_chromium(server: tuple[str, list[Path], Path])
             assert page.locator('[data-testid="stMain"] h4').first.inner_text().strip()
             assert not page.locator('[data-testid="stException"]').count()
             _wait_idle(page)
+
+            page.locator('[data-testid="stSidebarNav"]').get_by_text("Dataset", exact=True).click()
+            start = time.perf_counter()
+            page.locator(".st-key-dataset_confusion .js-plotly-plot").first.wait_for(timeout=RESULT_MS)
+            page.locator(".st-key-dataset_per_class .js-plotly-plot").first.wait_for(timeout=RESULT_MS)
+            print(f"Dataset page -> per-class chart and confusion matrix: {time.perf_counter() - start:.2f} s")
+            _wait_idle(page)
+            assert not page.locator('[data-testid="stException"]').count()
+            _shoot(page, "dataset.png")
 
             page.locator('[data-testid="stSidebarNav"]').get_by_text("Ablations", exact=True).click()
             page.locator(".st-key-ablation_chart .js-plotly-plot").first.wait_for(timeout=RESULT_MS)
