@@ -195,7 +195,9 @@ def test_inspect_and_ablations_in_chromium(server: tuple[str, list[Path], Path])
             start = time.perf_counter()
             page.locator(".st-key-dataset_confusion .js-plotly-plot").first.wait_for(timeout=RESULT_MS)
             page.locator(".st-key-dataset_per_class .js-plotly-plot").first.wait_for(timeout=RESULT_MS)
-            print(f"Dataset page -> per-class chart and confusion matrix: {time.perf_counter() - start:.2f} s")
+            print(
+                f"Dataset page -> per-class chart and confusion matrix: {time.perf_counter() - start:.2f} s"
+            )
             _wait_idle(page)
             assert not page.locator('[data-testid="stException"]').count()
             _shoot(page, "dataset.png")
