@@ -155,7 +155,7 @@ def load_clip(
     if not timeout_s > 0:
         raise ValueError(f"timeout_s must be positive, got {timeout_s}")
     spec = spec or ClipSpec(num_segments, size, scale_size)
-    if isinstance(source, (str, Path)) and Path(source).is_dir():
+    if isinstance(source, (str, Path)) and _frame_folder(Path(source)):
         # A folder of extracted frames (Something-Something style) is a clip too.
         from tdn.video.frames import load_frame_folder
 
@@ -248,6 +248,16 @@ def default_timeout_s() -> float:
     if not seconds > 0:
         raise ValueError(f"{decode.TIMEOUT_ENV}={value!r}: expected a positive number of seconds")
     return seconds
+
+
+def _frame_folder(path: Path) -> bool:
+    """A folder to read as extracted frames: one that holds them, or any folder not named like a video (a
+    folder named ``x.mp4`` without frames is reported as not a video, as a file would be)."""
+    if not path.is_dir():
+        return False
+    from tdn.video.frames import is_frame_folder
+
+    return is_frame_folder(path) or path.suffix.lower() not in filetypes.VIDEO_SUFFIXES
 
 
 def warm_up_isolation() -> None:
