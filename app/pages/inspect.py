@@ -27,6 +27,7 @@ from app.widgets import (
 )
 from tdn.filetypes import VIDEO_SUFFIXES
 from tdn.interpret.tdmaps import TDMaps
+from tdn.network.labels import SYNTHETIC_DATASET
 
 SOURCE_LABELS = {
     "sample": "Sample clip",
@@ -35,7 +36,6 @@ SOURCE_LABELS = {
     "dataset": "From Dataset",
 }
 PICKER_COLUMNS = 8
-SYNTHETIC_DATASET = "synthetic-motion"  # what the training loop records for generated clips
 DEMO_SCOPE = (
     "**This model knows only the 14 generated motions it was trained on** (shapes moving, turning, fading, "
     "squeezing over generated backgrounds). On real footage its answer is one of those 14, whatever the clip "

@@ -58,17 +58,21 @@ def add_device_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def apply_precision(args: argparse.Namespace) -> None:
-    from tdn.network.runtime import set_precision
+    from tdn.network.runtime import DEFAULT_PRECISION, set_precision
 
-    set_precision(getattr(args, "precision", None) or "tf32")
+    set_precision(getattr(args, "precision", None) or DEFAULT_PRECISION)
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
 
 
 def positive_int(text: str) -> int:
     """argparse ``type=``: an integer of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    value = _whole(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
@@ -76,10 +80,7 @@ def positive_int(text: str) -> int:
 
 def nonnegative_int(text: str) -> int:
     """argparse ``type=``: an integer of at least 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    value = _whole(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return value

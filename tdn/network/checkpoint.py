@@ -23,6 +23,7 @@ from safetensors.torch import load_file, save_file
 
 from tdn.contract import CHANNELS_PER_SEGMENT, IMAGENET_MEAN, IMAGENET_STD, ClipSpec
 from tdn.filetypes import sniff
+from tdn.network.labels import SYNTHETIC_DATASET
 from tdn.network.model import TDN, TDNConfig, make_config
 from tdn.util import atomic_path
 
@@ -99,7 +100,7 @@ class CheckpointInfo:
         """The ``tdn.training.synth`` version of the training clips; checkpoints from before versioning are version 2."""
         if "synth_version" in self.metadata:
             return self.metadata["synth_version"]
-        return 2 if self.dataset == "synthetic-motion" else None
+        return 2 if self.dataset == SYNTHETIC_DATASET else None
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

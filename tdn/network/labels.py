@@ -11,6 +11,9 @@ from pathlib import Path
 
 from tdn.assets import LABELS as LABELS_DIR
 
+SYNTHETIC_DATASET = "synthetic-motion"
+"""The dataset name our checkpoints record when they were trained on ``tdn.training.synth`` clips."""
+
 LABEL_FILES: dict[str, str] = {
     "kinetics400": "kinetics400.txt",
     "something_something_v1": "something_something_v1.txt",

@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from tdn.distributed import finish, init_from_env
 from tdn.network.checkpoint import save_checkpoint
+from tdn.network.labels import SYNTHETIC_DATASET
 from tdn.network.model import TDN, build_model
 from tdn.training.data import VideoClips, read_labels_csv
 from tdn.training.evaluation import evaluate
@@ -232,7 +233,7 @@ def train(
             model.eval(),
             out / "model.safetensors",
             class_names,
-            dataset="synthetic-motion",
+            dataset=SYNTHETIC_DATASET,
             synth_version=dataset_version(cfg.data),
             input_size=cfg.size,
             scale_size=cfg.size,
