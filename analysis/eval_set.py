@@ -12,6 +12,7 @@ The set: 56 held-out clips of ``tdn.training.synth`` (its current ``DATASET_VERS
 * ``synth_val/``: the clips as H.264 MP4 (x264 crf 26, against crf 18 of ``python -m tdn synth``, to keep the set
   at about 1 MB), with ``labels.csv`` (file,label_index,label_name as the synth command writes it) and an
   SSv2-style ``validation.json`` (``template`` with ``[something]``) plus ``labels.json`` (``{name: "index"}``);
+  and each clip's actor mask (``<stem>_mask.npz``, as ``python -m tdn synth`` writes it);
 * ``synth_val_frames/``: the first clip of each class (14) as a frame folder of JPEGs (``{:05d}.jpg``, quality 75,
   the raw rendered frames), with an official TDN list file ``val_list.txt`` (``folder num_frames label``).
 """
@@ -72,6 +73,7 @@ def write_clips() -> None:
     for index, clip in enumerate(sample_dataset(NUM, SEED, SIZE, FRAME_COUNT)):
         stem = f"synth_{index:06d}"
         _write_mp4(VIDEOS / f"{stem}.mp4", clip.frames)
+        np.savez_compressed(VIDEOS / f"{stem}_mask.npz", mask=clip.mask)  # for the pointing game
         rows.append((f"{stem}.mp4", clip.label, clip.label_name))
         template = clip.label_name.replace("something", "[something]")
         items.append({"id": stem, "label": clip.label_name.lower(), "template": template, "placeholders": []})
@@ -152,6 +154,34 @@ def run_evaluations(command: str, progress: bool = True) -> list[dict]:
     return summaries
 
 
+# (evaluation whose clips are explained, checkpoint): ``explain --summary`` on ``synth_val``, stored beside it
+FAITHFULNESS_PLAN = (
+    ("demo-tdn_synth-val_ss-1crop", DEMO_CHECKPOINT),
+    ("demo-tsn_synth-val_ss-1crop", DEMO_TSN_CHECKPOINT),
+)
+
+
+def run_faithfulness(progress: bool = True) -> None:
+    """``python -m tdn explain synth_val --summary`` for each model of :data:`FAITHFULNESS_PLAN`; the summary goes
+    beside the evaluation as ``<name>.faithfulness.json`` (what the Dataset page reads), the images are dropped."""
+    import subprocess
+    import tempfile
+
+    root = ASSETS.parent
+    for name, checkpoint in FAITHFULNESS_PLAN:
+        with tempfile.TemporaryDirectory(prefix="tdn-eval-set-") as scratch:
+            cmd = [sys.executable, "-m", "tdn", "explain", str(VIDEOS.relative_to(root)), "--summary"]
+            cmd += ["--checkpoint", str(checkpoint.relative_to(root)), "--device", "cpu", "--out", scratch]
+            subprocess.run(cmd + ([] if progress else ["--quiet"]), cwd=root, check=True)
+            summary = json.loads((Path(scratch) / "faithfulness.json").read_text())
+            (EVALUATIONS / f"{name}.faithfulness.json").write_text(json.dumps(summary, indent=1) + "\n")
+        overall = summary["overall"]
+        print(
+            f"{name}: faithfulness at {summary['layer']}: ROAD {overall['road']:+.3f}, pointing game "
+            f"{overall['pointing_game']:.3f} ({overall['pointing_segments']} segments)"
+        )
+
+
 def check_formats() -> None:
     """The three list formats of ``synth_val`` name the same videos with the same classes."""
     from tdn.datasets import read_dataset
@@ -180,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         write_clips()
     check_formats()
     run_evaluations(command.strip(), progress=not args.quiet)
+    run_faithfulness(progress=not args.quiet)
     return 0
 
 

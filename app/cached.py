@@ -37,6 +37,7 @@ from tdn.network.flops import Profile, count_gmacs, profile_model
 from tdn.network.model import TDN
 from tdn.network.runtime import ThreadPolicy, apply_thread_policy, model_lock, thread_policy
 from tdn.video import Clip, ClipError, load_clip, warm_up_isolation
+from tdn.video.archive import is_archive_name, load_archive_clip
 
 THUMBNAIL_SIDE = 144
 PLAYBACK_MIN_SIDE = 320
@@ -164,6 +165,15 @@ def _decode(
     _loaded: LoadedModel,
 ) -> Clip | ClipError:
     try:
+        if is_archive_name(_source.name):  # a .zip/.tar of one clip's frames
+            return load_archive_clip(
+                _source.open(),
+                _loaded.info.spec,
+                crops,
+                clips,
+                isolate=not _source.trusted,
+                source_name=_source.name,
+            )
         return load_clip(
             _source.open(),
             spec=_loaded.info.spec,
@@ -233,6 +243,18 @@ def overlays(explanation_key: str, opacity: float, _explanation: Explanation) ->
 @st.cache_data(show_spinner=False, max_entries=32)
 def overlay_mp4(explanation_key: str, opacity: float, _frames: np.ndarray) -> bytes:
     return export.video_bytes(export.upscale(_frames, PLAYBACK_MIN_SIDE), PLAYBACK_FPS)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def sampled_mp4(clip_key: str, _frames: np.ndarray) -> bytes:
+    """The centre frames the model saw, as a short MP4: what the Clip panel plays for a frame folder or an
+    archive of frames, which have no video of their own."""
+    return export.video_bytes(export.upscale(_frames, PLAYBACK_MIN_SIDE), PLAYBACK_FPS)
+
+
+def playable(source: ClipSource) -> bool:
+    """Whether the browser can play the source itself (a video), not a folder or an archive of frames."""
+    return not is_archive_name(source.name) and not (source.path is not None and source.path.is_dir())
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

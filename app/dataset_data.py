@@ -21,6 +21,7 @@ Inspect page reads through :func:`pending_inspect_source` once it is wired to; u
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from app.settings import Settings, sample_clip_files
 from tdn import assets
 from tdn.contract import ClipSpec
 from tdn.datasets import Evaluation, load_evaluation, summary_path
-from tdn.video.frames import load_frame_folder
+from tdn.video.frames import is_frame_folder, load_frame_folder
 
 ENV_EVAL_DIR = "TDN_LENS_EVAL_DIR"
 ENV_DATA_ROOT = "TDN_LENS_DATA_ROOT"
@@ -87,6 +88,34 @@ def _load(path: str, jsonl_mtime: int, summary_mtime: int) -> Evaluation:
 def evaluation(path: Path) -> Evaluation:
     """A stored evaluation, cached on its files' times (shared, treat as read-only)."""
     return _load(str(path), _mtime(path), _mtime(summary_path(path)))
+
+
+FAITHFULNESS_SUFFIX = ".faithfulness.json"
+
+
+def faithfulness_path(evaluation_path: Path) -> Path:
+    """Where the per-class faithfulness of an evaluation's clips lives: ``<stem>.faithfulness.json`` beside its
+    JSONL (``OUT/faithfulness.json`` of ``python -m tdn explain DIR --summary --out OUT``, copied there)."""
+    return evaluation_path.with_name(evaluation_path.stem + FAITHFULNESS_SUFFIX)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _faithfulness(path: str, mtime_ns: int) -> dict | None:
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not isinstance(data.get("per_class"), list) or "overall" not in data:
+        raise ValueError(f"{Path(path).name} is not a faithfulness summary (no per_class / overall)")
+    return data
+
+
+def faithfulness(evaluation_path: Path) -> dict | None:
+    """The faithfulness summary beside an evaluation, or None; raises ValueError for a malformed file."""
+    path = faithfulness_path(evaluation_path)
+    if not path.is_file():
+        return None
+    try:
+        return _faithfulness(str(path), _mtime(path))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path.name} is not valid JSON ({error})") from None
 
 
 def resolve_under(root: Path, typed: str) -> Path:
@@ -151,9 +180,8 @@ def inspect_route(path: Path, config: Settings) -> InspectRoute:
     if path.resolve() in samples:
         return InspectRoute({"clip_mode": "sample", "sample_clip": samples[path.resolve()].name}, query)
     request = {INSPECT_REQUEST: {"path": str(path), "name": path.name}}
-    if path.is_dir():
-        reason = "Inspect reads video files; frame folders open there once it reads them"
-        return InspectRoute(request, query, reason)
+    if not (path.is_file() or is_frame_folder(path)):
+        return InspectRoute(request, query, f"{path.name} is neither a video file nor a folder of frames")
     if config.allow_server_paths:
         return InspectRoute({"clip_mode": "path", "clip_path": str(path)}, query)
     if INSPECT_ACCEPTS_REQUESTS and allowed_clip(path):
@@ -184,6 +212,6 @@ def pending_inspect_source() -> cached.ClipSource | None:
     if not isinstance(request, dict) or "path" not in request:
         return None
     path = Path(str(request["path"]))
-    if not allowed_clip(path) or not path.is_file():
+    if not allowed_clip(path) or not (path.is_file() or is_frame_folder(path)):
         return None
     return cached.ClipSource.from_path(path, trusted=False)

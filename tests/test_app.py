@@ -229,6 +229,34 @@ def test_upload_clip(inspect: AppTest, env: dict[str, Path]) -> None:
     assert sum("knows only the 14 generated motions" in i.value for i in at.info) == 1
 
 
+def test_upload_an_archive_of_frames(inspect: AppTest) -> None:
+    """A .zip of a Something-Something V1 style frame folder is a clip; an unsafe archive is an error."""
+    import io
+    import zipfile
+
+    folder = sorted(p for p in (assets.ASSETS / "eval" / "synth_val_frames").iterdir() if p.is_dir())[0]
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as archive:
+        for frame in sorted(folder.iterdir()):
+            archive.write(frame, f"{folder.name}/{frame.name}")
+    at = inspect
+    ok(at.sidebar.radio(key="clip_mode").set_value("upload").run())
+    upload = at.sidebar.file_uploader(key="clip_upload")
+    ok(upload.upload("frames.zip", packed.getvalue(), "application/zip").run())
+    cam = strip_images(at, "cam_strip")
+    assert len(cam) == SEGMENTS and all(f"frames.zip/{folder.name}" in img.alt for img in cam)
+    assert top1_name(at) in CLASSES and not at.error
+
+    unsafe = io.BytesIO()
+    with zipfile.ZipFile(unsafe, "w") as archive:
+        archive.writestr("../../escape/00001.jpg", b"x")
+    at.sidebar.file_uploader(key="clip_upload").clear().upload(
+        "evil.zip", unsafe.getvalue(), "application/zip"
+    ).run()
+    assert not at.exception and len(at.error) == 1
+    assert "evil.zip" in at.error[0].value and "outside the archive" in at.error[0].value
+
+
 def test_samples_the_demo_gets_wrong_are_marked(inspect: AppTest) -> None:
     at = ok(inspect.run())
     marks = [c.value for c in at.get_by_key("sample_picker").get("caption")]

@@ -46,10 +46,31 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         evaluate_dataset(
             model, info, dataset, out=evals / f"tiny-{name}.jsonl", progress=False, title=f"tiny {name}"
         )
+    _faithfulness_summary(models / assets.DEMO_CHECKPOINT.name, clips, evals / "tiny-tdn.faithfulness.json")
     data.mkdir()
     shutil.copytree(clips, data / "set")
     (root / "outside.csv").write_text("file,label\n")
     return {"root": root, "models": models, "clips": clips, "evals": evals, "data": data}
+
+
+def _faithfulness_summary(checkpoint: Path, clips: Path, out: Path) -> None:
+    """What ``explain --summary`` stores, made with the same library calls, for the tiny TDN's evaluation."""
+    import json
+
+    from tdn.interpret.faithfulness import load_mask_for
+    from tdn.interpret.gradcam import explain
+    from tdn.interpret.summary import clip_faithfulness, summarise_faithfulness
+    from tdn.video import load_clip
+
+    model, info = load_checkpoint(checkpoint, device="cpu")
+    records = []
+    for entry in read_dataset(clips / "labels.csv", class_names=info.class_names).entries:
+        clip = load_clip(entry.path, spec=info.spec)
+        ex = explain(model, clip, None, "gradcam", "res4", class_names=info.class_names)
+        figures = clip_faithfulness(model, clip, ex, load_mask_for(entry.path), percentiles=(20, 40))
+        records.append({"file": entry.path.name, "label": entry.label, "target": ex.target} | figures)
+    summary = summarise_faithfulness(records, info.class_names) | {"method": "gradcam", "layer": "res4"}
+    out.write_text(json.dumps(summary))
 
 
 @pytest.fixture
@@ -137,7 +158,8 @@ def test_inspect_routes_and_chart_selections(env: dict[str, Path], monkeypatch: 
     monkeypatch.setenv("TDN_LENS_ALLOW_SERVER_PATHS", "1")
     route = inspect_route(elsewhere, settings())
     assert route.possible and route.state == {"clip_mode": "path", "clip_path": str(elsewhere)}
-    assert not inspect_route(env["data"], settings()).possible  # a folder: Inspect reads videos only
+    route = inspect_route(env["data"], settings())  # a folder without frames is no clip
+    assert not route.possible and "neither a video file nor a folder of frames" in route.reason
 
     per_class = load_evaluation(env["evals"] / "tiny-tdn.jsonl").summary["metrics"]["per_class"]
     bars = per_class_bars(per_class)
@@ -183,3 +205,52 @@ def test_the_shipped_evaluations_are_complete() -> None:
         ev = load_evaluation(path)
         assert ev.summary["complete"] and ev.summary["metrics"]["videos"] == len(ev.records)
         assert all(ev.path_of(r).exists() for r in ev.records)
+
+
+def test_a_frame_folder_of_the_shipped_set_opens_in_inspect() -> None:
+    """Something-Something V1 style clips (folders of JPEGs) travel to Inspect like videos and are shown there."""
+    from streamlit.testing.v1 import AppTest
+
+    folder = sorted(
+        p for p in (app.dataset_data.assets.ASSETS / "eval" / "synth_val_frames").iterdir() if p.is_dir()
+    )[0]
+    route = inspect_route(folder, settings())
+    assert route.possible and route.state == {"inspect_request": {"path": str(folder), "name": folder.name}}
+    inspect = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    inspect.session_state["inspect_request"] = route.state["inspect_request"]
+    inspect.run()
+    assert not inspect.exception and inspect.sidebar.radio(key="clip_mode").value == "dataset"
+    assert any(
+        folder.name in img.alt for e in inspect.get_by_key("cam_strip").get("image") for img in e.proto.imgs
+    )
+
+
+def test_faithfulness_per_class_beside_an_evaluation(
+    env: dict[str, Path], tmp_path: Path, monkeypatch
+) -> None:
+    import json
+
+    at = dataset_page()
+    assert at.sidebar.selectbox(key="dataset_eval").value.endswith("tiny-tdn.jsonl")
+    stored = json.loads((env["evals"] / "tiny-tdn.faithfulness.json").read_text())
+    tables = [d for d in at.dataframe if "pointing game" in d.value.columns]
+    assert len(tables) == 1
+    table = tables[0]
+    assert len(table.value) == len(stored["per_class"]) > 0
+    assert list(table.value["class"]) == [row["name"] for row in stored["per_class"]]
+    assert {m.label: m.value for m in at.metric}["ROAD"] == f"{stored['overall']['road']:.3f}"
+    # the TSN evaluation has none: the page says how to make one
+    ok(at.sidebar.selectbox(key="dataset_eval").set_value(str(env["evals"] / "tiny-tsn.jsonl")).run())
+    assert not [d for d in at.dataframe if "pointing game" in d.value.columns]
+    assert any("explain DIR --summary" in c.value for c in at.caption)
+    # a broken summary is an error on the page, not a crash
+    broken = tmp_path / "evals"
+    broken.mkdir()
+    for suffix in (".jsonl", ".summary.json"):
+        shutil.copy(env["evals"] / f"tiny-tdn{suffix}", broken / f"tiny-tdn{suffix}")
+    (broken / "tiny-tdn.faithfulness.json").write_text("{not json")
+    monkeypatch.setenv("TDN_LENS_EVAL_DIR", str(broken))
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.switch_page("app/pages/dataset.py")
+    at.run()
+    assert not at.exception and any("tiny-tdn.faithfulness.json" in e.value for e in at.error)

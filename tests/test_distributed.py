@@ -148,9 +148,38 @@ def test_sharded_evaluate_and_explain_equal_one_process(uneven_data: Path, tmp_p
     assert sharded == single and single["num_videos"] == 9
 
     for ranks, port in ((1, 0), (2, 29541)):
-        _tdn(["explain", str(uneven_data), "--out", str(tmp_path / f"x{ranks}"), *common], ranks, port)
+        out = str(tmp_path / f"x{ranks}")
+        _tdn(["explain", str(uneven_data), "--out", out, "--summary", *common], ranks, port)
     one, two = (json.loads((tmp_path / f"x{r}" / "index.json").read_text()) for r in (1, 2))
     strip = [{k: v for k, v in row.items() if k != "out"} for row in one]
     assert [{k: v for k, v in row.items() if k != "out"} for row in two] == strip and len(one) == 9
     assert [Path(r["out"]).name for r in one] == [Path(r["out"]).name for r in two]
     assert all((Path(r["out"]) / "explanation.json").is_file() for r in two)
+
+    # --summary: per clip and per class faithfulness, the same from 2 ranks as from 1
+    lines = [(tmp_path / f"x{r}" / "faithfulness.jsonl").read_text() for r in (1, 2)]
+    assert lines[0] == lines[1]
+    summaries = [json.loads((tmp_path / f"x{r}" / "faithfulness.json").read_text()) for r in (1, 2)]
+    assert summaries[1].pop("ranks") == 2 and summaries[0].pop("ranks") == 1
+    for s in summaries:
+        s.pop("provenance")
+    assert summaries[0] == summaries[1]
+    summary, records = summaries[0], [json.loads(x) for x in lines[0].splitlines()]
+    assert summary["group_by"] == "label" and summary["labels"] == "labels.csv" and summary["clips"] == 9
+    assert [r["file"] for r in records] == [Path(r["file"]).name for r in one]
+    # the per-class figures are the clips' figures aggregated: pointing game = hits / counted segments
+    for row in summary["per_class"]:
+        mine = [r for r in records if r["label"] == row["index"]]
+        counted = sum(r["pointing_segments"] for r in mine)
+        assert row["clips"] == len(mine) and row["pointing_segments"] == counted
+        if counted:
+            assert row["pointing_game"] == pytest.approx(sum(r["pointing_hits"] for r in mine) / counted)
+        assert row["road"] == pytest.approx(sum(r["road"] for r in mine) / len(mine))
+        assert row["correct"] == sum(r["target"] == r["label"] for r in mine)
+    assert sum(r["pointing_segments"] for r in records) > 0 and all(
+        len(r["importance"]) == 8 for r in records
+    )
+    shares = [
+        r["mask_area_share"] for r in records
+    ]  # every clip has a mask (an appearing actor may be absent
+    assert all(0 <= a < 1 for a in shares) and sum(a > 0 for a in shares) >= 7  # from all 8 centre frames)

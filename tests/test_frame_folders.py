@@ -46,3 +46,61 @@ def test_predict_cli_takes_a_frame_folder(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     row = json.loads(done.stdout.splitlines()[0])
     assert row["file"] == str(folder) and len(row["topk"]) == 5
+
+
+def test_an_uploaded_archive_of_frames_is_the_same_clip_as_the_folder(tmp_path: Path) -> None:
+    """What the app does with a .zip/.tar upload: unpack privately (in the decode process), take the frame
+    folder, decode it exactly as the folder itself; no temporary folder is left behind."""
+    import io
+    import tarfile
+    import tempfile
+    import zipfile
+
+    from tdn.contract import ClipSpec
+    from tdn.video import ClipError
+    from tdn.video.archive import is_archive_name, load_archive_clip
+
+    folder = _frames(tmp_path / "clip")
+    spec = ClipSpec(4, 112, 128)
+    want = tdn.load_clip(folder, spec=spec)
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as archive:
+        for path in sorted(folder.iterdir()):
+            archive.write(path, f"clip/{path.name}")
+    before = set(Path(tempfile.gettempdir()).glob("tdn-*"))
+    got = load_archive_clip(packed.getvalue(), spec, isolate=True, source_name="clip.zip")
+    assert set(Path(tempfile.gettempdir()).glob("tdn-*")) <= before
+    assert np.array_equal(got.frame_indices, want.frame_indices)
+    assert np.array_equal(got.model_frames, want.model_frames)
+    assert torch_equal(got.inputs[0], want.inputs[0]) and got.source_name == "clip.zip/clip"
+    assert "unpack" in got.timings_ms and not got.warnings
+
+    # two folders in a tar: the first, and a warning that says so
+    tar_path = tmp_path / "two.tar.gz"
+    with tarfile.open(tar_path, "w:gz") as archive:
+        archive.add(folder, "a")
+        archive.add(folder, "b")
+    assert is_archive_name(tar_path.name) and not is_archive_name("clip.mp4")
+    two = load_archive_clip(tar_path, spec, isolate=False)
+    assert np.array_equal(two.model_frames, want.model_frames)
+    assert any("2 frame folders" in w and "(a)" in w for w in two.warnings)
+
+    plain = io.BytesIO()
+    with zipfile.ZipFile(plain, "w") as archive:
+        archive.writestr("notes.txt", "no frames here")
+    for data, kind, words in (
+        (plain.getvalue(), "not_video", "holds no folder of frames"),
+        (b"PK\x03\x04 not really a zip", "not_video", "up.zip: not a zip or tar archive"),
+    ):
+        try:
+            load_archive_clip(data, spec, source_name="up.zip")
+        except ClipError as error:
+            assert error.kind == kind and words in str(error), (kind, str(error))
+        else:
+            raise AssertionError(f"{kind}: no error")
+
+
+def torch_equal(a, b) -> bool:  # noqa: ANN001
+    import torch
+
+    return bool(torch.equal(a, b))

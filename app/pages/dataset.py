@@ -22,6 +22,8 @@ from app.dataset_data import (
     dataset_settings,
     evaluation,
     evaluation_files,
+    faithfulness,
+    faithfulness_path,
     inspect_route,
     resolve_under,
     slug,
@@ -144,6 +146,78 @@ def charts(ev: Evaluation) -> None:
         st.caption("Rows: true class, columns: predicted. Click a cell to list the clips behind it.")
     with right:
         confused_pairs(m.get("confused_pairs") or [])
+
+
+def _figure(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def faithfulness_section(path: Path) -> None:
+    """Per class: how faithful the model's heatmaps are on this set (``explain --summary``), when stored."""
+    st.subheader("Faithfulness per class")
+    try:
+        summary = faithfulness(path)
+    except (ValueError, OSError) as e:
+        st.error(
+            f"Cannot read {faithfulness_path(path).name}: {describe_failure(e)}", icon=":material/error:"
+        )
+        return
+    if summary is None:
+        st.caption(
+            f"No faithfulness summary beside this evaluation. Make one with `python -m tdn explain DIR --summary "
+            f"--out OUT` and put `OUT/faithfulness.json` here as `{faithfulness_path(path).name}`."
+        )
+        return
+    overall = summary["overall"]
+    cols = st.columns(4)
+    cols[0].metric(
+        "ROAD", _figure(overall.get("road")), help="(LeRF − MoRF) / 2 of the heatmap: higher is more faithful"
+    )
+    cols[1].metric(
+        "Pointing game",
+        _figure(overall.get("pointing_game")),
+        help="share of the segments showing the actor moving whose heatmap maximum lies on the actor",
+    )
+    cols[2].metric("Peak segment importance", _figure(overall.get("importance_max")))
+    cols[3].metric("Energy on the actor", _figure(overall.get("mask_energy")))
+    grouped = "true class" if summary.get("group_by") == "label" else "explained (predicted) class"
+    rows = [
+        {
+            "class": row["name"],
+            "clips": row["clips"],
+            "correct": row.get("correct"),
+            "ROAD": row.get("road"),
+            "pointing game": row.get("pointing_game"),
+            "segments counted": row.get("pointing_segments"),
+            "peak importance": row.get("importance_max"),
+            "energy share": row.get("mask_energy"),
+            "area share": row.get("mask_area_share"),
+            "best share (ceiling)": row.get("mask_energy_ceiling"),
+        }
+        for row in summary["per_class"]
+    ]
+    st.dataframe(
+        pd.DataFrame(rows),
+        key="dataset_faithfulness",
+        hide_index=True,
+        column_config={
+            k: st.column_config.NumberColumn(format="%.3f")
+            for k in (
+                "ROAD",
+                "pointing game",
+                "peak importance",
+                "energy share",
+                "area share",
+                "best share (ceiling)",
+            )
+        },
+    )
+    st.caption(
+        f"{summary.get('method', 'gradcam')} at {summary.get('layer', '?')} on {summary['clips']} clips of "
+        f"{summary.get('checkpoint', {}).get('name', '?')}, grouped by {grouped}. Pointing game and energy need "
+        "the actor's mask (the generated set has one beside every clip); the ceiling is the best share a map of "
+        "that layer's resolution can reach."
+    )
 
 
 def confused_pairs(pairs: list[dict]) -> None:
@@ -456,6 +530,7 @@ def main() -> None:
     headline(ev)
     if ev.summary["metrics"].get("videos"):
         charts(ev)
+        faithfulness_section(Path(chosen))
         clips_section(ev)
     if compare is not None:
         try:

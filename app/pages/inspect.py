@@ -28,6 +28,7 @@ from app.widgets import (
 from tdn.filetypes import VIDEO_SUFFIXES
 from tdn.interpret.tdmaps import TDMaps
 from tdn.network.labels import SYNTHETIC_DATASET
+from tdn.video.frames import is_frame_folder
 
 SOURCE_LABELS = {
     "sample": "Sample clip",
@@ -45,6 +46,8 @@ DEMO_SCOPE = (
     "and pick it in the sidebar with its number of segments. Class names come from `assets/labels/` "
     "(174 classes: Something-Something V2's list unless the file says V1; 400: Kinetics-400)."
 )
+# Upload types for archives of frames (the browser checks the last suffix: .tar.gz arrives as "gz").
+UPLOAD_ARCHIVE_TYPES = ("zip", "tar", "tgz", "gz", "tbz2", "bz2", "txz", "xz")
 TABS = ["Where it looked", "Temporal differences", "Compare with", "Timings & downloads"]
 
 
@@ -74,10 +77,11 @@ def clip_sidebar(config: Settings) -> tuple[str, cached.ClipSource | None, int, 
         source = pending
     elif mode == "upload":
         uploaded = sidebar.file_uploader(
-            "Video file",
-            type=sorted(s.lstrip(".") for s in VIDEO_SUFFIXES),
+            "Video file, or a .zip/.tar of one clip's frames",
+            type=sorted(s.lstrip(".") for s in VIDEO_SUFFIXES) + list(UPLOAD_ARCHIVE_TYPES),
             key="clip_upload",
-            help="Any video FFmpeg reads, up to the server's limit.",
+            help="Any video FFmpeg reads, or a zip/tar of a folder of extracted frames (00001.jpg, 000001.jpg "
+            "or img_00001.jpg, as Something-Something ships them), up to the server's limit.",
         )
         if uploaded is not None:
             # Hash each upload once, not on every rerun (uploads can be hundreds of MB).
@@ -90,12 +94,17 @@ def clip_sidebar(config: Settings) -> tuple[str, cached.ClipSource | None, int, 
             source = cached.ClipSource(name=uploaded.name, key=memo[1], data=uploaded.getvalue())
     elif mode == "path":
         typed = sidebar.text_input(
-            "Video path on the server", key="clip_path", placeholder="/data/videos/clip.mp4"
+            "Video or frame folder on the server", key="clip_path", placeholder="/data/videos/clip.mp4"
         )
         if typed.strip():
             path = Path(typed.strip()).expanduser()
-            if path.is_file():
+            if path.is_file() or is_frame_folder(path):
                 source = cached.ClipSource.from_path(path, trusted=False)
+            elif path.is_dir():
+                st.error(
+                    f"{path} is a folder without frames named like 00001.jpg, 000001.jpg or img_00001.jpg.",
+                    icon=":material/error:",
+                )
             else:
                 st.error(f"There is no file at {path} on the server.", icon=":material/error:")
     crops = sidebar.radio(
@@ -203,7 +212,8 @@ def main() -> None:
     )
     explanation_key = f"{loaded.key}|{clip_key}|{choice.target}|{choice.method}|{choice.layer}"
     result = Result(loaded, clip, clip_key, prediction, explanation, explanation_key, choice)
-    prediction_section(result, source.open())
+    media = source.open() if cached.playable(source) else cached.sampled_mp4(clip_key, clip.display_frames[0])
+    prediction_section(result, media)
 
     overlays = cached.overlays(explanation_key, choice.opacity, _explanation=explanation)
 

@@ -62,16 +62,22 @@ BACKGROUNDS: tuple[str, ...] = ("solid", "gradient", "texture", "noise")
 MASK_MIN_OPACITY = 0.05
 """Mask = pixels at least half covered by the actor's shape, in frames where its opacity reaches this."""
 
-DATASET_VERSION = 3
+DATASET_VERSION = 4
 """What :func:`generate_clip` draws. Written to ``metadata.json`` of every generated folder, part of the cache
 folder's name and stored in checkpoints trained on it (``synth_version``); a folder or checkpoint without
-it is from version 2. Version 3: fades over a bounded window with a larger colour contrast, squeezes with a
-bulge and a 3.4-4.4x change of aspect (version 2: fades over 50-85 % of the clip, squeezes along one axis
-by 1.7-2.2x, colours 90 apart)."""
+it is from version 2. Version 4: an appearing object also grows (:data:`FADE_GROWTH`) while it fades in, a
+disappearing one shrinks while it fades out. Version 3: fades over a bounded window with a larger colour
+contrast, squeezes with a bulge and a 3.4-4.4x change of aspect (version 2: fades over 50-85 % of the clip,
+squeezes along one axis by 1.7-2.2x, colours 90 apart)."""
 ACTION_WINDOW = (0.5, 0.85)
 """Share of the clip the action takes, for every kind but fades."""
 FADE_WINDOW = (0.2, 0.4)
 """Share of the clip an appearance/disappearance takes: the actor is fully absent before, fully opaque after."""
+FADE_GROWTH = (1.6, 2.0)
+"""An appearing object grows by this factor to its look's size while it fades in (version 4). A pure fade's
+direction is written only in the sign of the change times the sign of object minus background, and the
+background under the object cannot be seen locally; growth adds an edge that moves outwards, whose direction
+the S-TDM reads whatever the colours (version 3's demo TDN was at chance on the appear/disappear pair)."""
 SQUEEZE_FACTOR = (2.5, 3.0)
 """A squeeze shrinks the object's own u axis by this factor (a stretch, its reversal, grows it)..."""
 SQUEEZE_BULGE = 0.35
@@ -288,6 +294,7 @@ def _actor_track(
         theta = angle + np.radians(rng.uniform(2.5, 4.0)) * duration * p
     elif kind == "fade":
         alpha = p
+        r = radius * rng.uniform(*FADE_GROWTH) ** (p - 1)
     shake = rng.uniform(0.035, 0.06) * size if kind == "shake" else 0.0
     reach = float((r * np.maximum(sx, sy)).max()) * 1.05 + 2 + shake
     low, high = reach, size - reach

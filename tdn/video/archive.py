@@ -12,23 +12,44 @@ only within caps, checking every member *before* anything is written:
 
 Every refusal is a :class:`ClipError` (``not_video``: not an archive; ``empty``; ``too_large``: over a cap;
 ``corrupt``: damaged, or a member that would escape or is a link), whose message names the member. On any error
-the partly written destination is removed. :func:`frame_folders` then lists the frame folders inside.
+the partly written destination is removed. :func:`frame_folders` then lists the frame folders inside, and
+:func:`load_archive_clip` does all of it for an upload: unpack into a private temporary folder, take the first
+frame folder, decode it like any frame folder (in the crash-proof decode process when asked), remove the folder.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import shutil
 import stat
 import tarfile
+import tempfile
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from tdn.contract import SCALE_SIZE, ClipSpec
+from tdn.util import ms_since
+from tdn.video import clip as clip_module
+from tdn.video import isolation, preprocess
+from tdn.video.clip import DEFAULT_MAX_PIXELS, Clip, default_timeout_s
 from tdn.video.decode import ClipError
-from tdn.video.frames import is_frame_folder
+from tdn.video.frames import is_frame_folder, load_frame_folder
 
-__all__ = ["MAX_ARCHIVE_BYTES", "MAX_ARCHIVE_FILES", "frame_folders", "unpack_archive"]
+__all__ = [
+    "ARCHIVE_SUFFIXES",
+    "MAX_ARCHIVE_BYTES",
+    "MAX_ARCHIVE_FILES",
+    "frame_folders",
+    "is_archive_name",
+    "load_archive_clip",
+    "unpack_archive",
+]
+
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 
 MAX_ARCHIVE_BYTES = 2 * 2**30  # uncompressed
 MAX_ARCHIVE_FILES = 100_000
@@ -129,7 +150,8 @@ def _open(source: str | Path | BinaryIO) -> zipfile.ZipFile | tarfile.TarFile:
             return tarfile.open(fileobj=source, mode="r:*")
         return tarfile.open(source, mode="r:*")
     except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as error:
-        raise ClipError("not_video", f"not a zip or tar archive that can be read ({error}).") from None
+        detail = "; ".join(line.strip(" -") for line in str(error).splitlines()[:1])
+        raise ClipError("not_video", f"not a zip or tar archive that can be read ({detail}).") from None
 
 
 def unpack_archive(
@@ -198,3 +220,93 @@ def frame_folders(root: str | Path, template: str | None = None, limit: int = 10
         if path.is_dir() and not path.is_symlink() and is_frame_folder(path, template):
             found.append(path)
     return found
+
+
+def is_archive_name(name: str) -> bool:
+    """Whether a file name says zip or tar (:data:`ARCHIVE_SUFFIXES`); the content decides in the end."""
+    return name.lower().endswith(ARCHIVE_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class _ArchiveJob:
+    path: str  # the archive on disk
+    name: str  # what the user calls it
+    spec: ClipSpec
+    crops: int
+    clips: int
+    max_pixels: int
+    display_size: int
+
+
+def _load_archive_job(job: _ArchiveJob) -> Clip | ClipError:
+    """Unpack, pick the first frame folder, decode it without model inputs; errors come back as values."""
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="tdn-archive-") as scratch:
+        try:
+            try:
+                root = unpack_archive(job.path, Path(scratch) / "frames")
+            except ClipError as error:  # name the upload, not the private copy
+                return ClipError(error.kind, f"{job.name}: {error}")
+            unpacked_ms = ms_since(start)
+            folders = frame_folders(root)
+            if not folders:
+                return ClipError(
+                    "not_video",
+                    f"{job.name} holds no folder of frames (files named like 00001.jpg, 000001.jpg or "
+                    "img_00001.jpg); zip or tar the folder of one clip's frames.",
+                )
+            chosen = folders[0]
+            inside = chosen.relative_to(root).as_posix() if chosen != root else "."
+            clip = load_frame_folder(
+                chosen, job.spec, job.crops, job.clips, max_pixels=job.max_pixels,
+                display_size=job.display_size, build_inputs=False, source_name=f"{job.name}/{inside}",
+            )  # fmt: skip
+        except ClipError as error:
+            return error
+    warnings = list(clip.warnings)
+    if len(folders) > 1:
+        warnings.append(
+            f"{job.name} holds {len(folders)} frame folders; this is the first ({inside}), the others are not shown"
+        )
+    timings = dict(clip.timings_ms) | {"unpack": unpacked_ms}
+    return dataclasses.replace(clip, warnings=warnings, timings_ms=timings)
+
+
+def load_archive_clip(
+    source: str | Path | bytes,
+    spec: ClipSpec,
+    crops: int = 1,
+    clips: int = 1,
+    *,
+    isolate: bool = True,
+    timeout_s: float | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    display_size: int = SCALE_SIZE,
+    source_name: str | None = None,
+) -> Clip:
+    """A ``.zip``/``.tar`` of one clip's frames (a path or the upload's bytes) as a :class:`Clip`, the same views
+    :func:`tdn.video.load_clip` makes of the folder itself. The archive is checked and unpacked safely
+    (:func:`unpack_archive`'s rules) into a private temporary folder that is always removed; with several frame
+    folders inside, the first (sorted) is used and a warning says so. ``isolate``: unpack and decode in the
+    crash-proof decode process (for uploads). Raises :class:`ClipError`."""
+    timeout_s = default_timeout_s() if timeout_s is None else timeout_s
+    start = time.perf_counter()
+    name = source_name or (Path(source).name if isinstance(source, (str, Path)) else "upload.zip")
+    with tempfile.TemporaryDirectory(prefix="tdn-upload-") as scratch:
+        if isinstance(source, (str, Path)):
+            path = str(source)
+        else:
+            path = str(Path(scratch) / "archive")
+            with open(path, "wb") as out:
+                shutil.copyfileobj(io.BytesIO(source), out, 1 << 20)
+        job = _ArchiveJob(path, name, spec, crops, clips, max_pixels, display_size)
+        if isolate and isolation.available():
+            result = clip_module.run_isolated(_load_archive_job, job, timeout_s, name)
+        else:
+            result = _load_archive_job(job)
+    if isinstance(result, ClipError):
+        raise result
+    tensor_start = time.perf_counter()
+    inputs = [preprocess.to_model_input(v, spec.mean, spec.std) for v in result.model_frames]
+    timings = dict(result.timings_ms) | {"tensor": ms_since(tensor_start), "total": ms_since(start)}
+    return dataclasses.replace(result, inputs=inputs, timings_ms=timings)

@@ -367,18 +367,23 @@ class _Decoded:
 _DECODE_SERVER = isolation.Server(preload=("tdn.video", "av"))
 
 
-def _run_isolated(job: _Job, timeout_s: float) -> _Decoded | ClipError:
-    """``_run_job`` in a crash-proof child; a crash or hang becomes a ClipError."""
+def run_isolated(fn, job, timeout_s: float, name: str):  # noqa: ANN001, ANN201 (any picklable job)
+    """``fn(job)`` in a crash-proof child of the decode server; a crash or hang becomes a ClipError value."""
     try:
-        return _DECODE_SERVER.call(_run_job, job, timeout_s)
+        return _DECODE_SERVER.call(fn, job, timeout_s)
     except isolation.ChildTimedOut:
-        return ClipError("timeout", decode.timeout_message(job.name, timeout_s))
+        return ClipError("timeout", decode.timeout_message(name, timeout_s))
     except isolation.ChildCrashed:
         return ClipError(
-            "corrupt", f"The video decoder crashed on {job.name}; it is probably damaged or not a real video."
+            "corrupt", f"The video decoder crashed on {name}; it is probably damaged or not a real video."
         )
     except isolation.ServerUnavailable:
         return ClipError("timeout", "The isolated decoding process could not be started; try again.")
+
+
+def _run_isolated(job: _Job, timeout_s: float) -> _Decoded | ClipError:
+    """``_run_job`` in a crash-proof child."""
+    return run_isolated(_run_job, job, timeout_s, job.name)
 
 
 def _run_job(job: _Job) -> _Decoded | ClipError:
