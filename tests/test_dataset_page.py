@@ -195,6 +195,17 @@ def test_run_an_evaluation_under_the_data_root(
     assert at.sidebar.selectbox(key="dataset_eval").value == str(stored[0])
     assert {m.label: m.value for m in at.metric}["Videos evaluated"] == "6"
     (env["data"] / "escape").unlink()
+    # its results row is on the Ablations page, beside the zoo
+    import pandas as pd
+
+    row = pd.read_csv(out / "results.csv").iloc[0]
+    ablations = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    ablations.switch_page("app/pages/ablations.py")
+    ok(ablations.run())
+    assert row["dataset"] in ablations.sidebar.multiselect[0].options
+    ok(ablations.sidebar.multiselect[0].set_value([row["dataset"]]).run())
+    shown = pd.concat([d.value for d in ablations.dataframe])
+    assert row["name"] in shown.astype(str).to_numpy().ravel().tolist()
 
 
 def test_the_shipped_evaluations_are_complete() -> None:

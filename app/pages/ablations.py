@@ -10,6 +10,7 @@ import streamlit as st
 from analysis.charts import AXIS_TITLES, accuracy_vs_flops, filter_results, results_table
 from analysis.results import RESULTS_DIR, STUDY_PREFIX, ResultsError, results_files
 from app import cached, figures
+from app.dataset_data import dataset_settings
 from app.widgets import describe_failure
 
 STUDY_METRICS = {
@@ -32,8 +33,11 @@ def show_results_error(error: ResultsError, what: str) -> None:
 
 
 def stored_results() -> pd.DataFrame | None:
+    """The shipped results CSVs, and the results of evaluations run from the Dataset page (``results.csv`` in
+    ``TDN_LENS_EVAL_DIR``), so a reproduction sits beside the zoo's figure."""
     frames = []
-    for path in results_files(RESULTS_DIR):
+    evaluated = dataset_settings().eval_dir / "results.csv"
+    for path in results_files(RESULTS_DIR) + ([evaluated] if evaluated.is_file() else []):
         try:
             frames.append(cached.results_file(str(path), path.stat().st_mtime_ns))
         except ResultsError as e:
