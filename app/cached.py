@@ -35,7 +35,7 @@ from tdn.interpret.tdmaps import TDMaps, difference_maps
 from tdn.network.checkpoint import CheckpointInfo, load_checkpoint, resolve_device
 from tdn.network.flops import Profile, count_gmacs, profile_model
 from tdn.network.model import TDN
-from tdn.network.runtime import ThreadPolicy, apply_thread_policy, model_lock, thread_policy
+from tdn.network.runtime import ThreadPolicy, model_lock, set_thread_policy, thread_policy
 from tdn.video import Clip, ClipError, load_clip, warm_up_isolation
 from tdn.video.archive import is_archive_name, load_archive_clip
 
@@ -120,7 +120,7 @@ def load_model(path: Path, segments: int | None, device: str) -> LoadedModel:
     model, info = _load_model(str(path), mtime, segments, resolved)
     loaded = LoadedModel(f"{path}|{mtime}|{segments}|{resolved}", model, info)
     if model_device(loaded).type == "cpu":
-        apply_thread_policy(threads_for(loaded.key, loaded))
+        set_thread_policy(loaded.model, threads_for(loaded.key, loaded))
     return loaded
 
 

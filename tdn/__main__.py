@@ -12,6 +12,9 @@ import argparse
 import importlib
 import os
 import sys
+import time
+
+_STARTED = time.perf_counter()
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "profile": ("tdn.cli.profile", "params, GMACs per stage and latency of a configuration"),
@@ -38,8 +41,33 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(COMMANDS[argv[0]][0])
     cmd_parser = argparse.ArgumentParser(prog=f"python -m tdn {argv[0]}", description=COMMANDS[argv[0]][1])
     module.add_arguments(cmd_parser)
+    cmd_parser.add_argument(
+        "--timings",
+        action="store_true",
+        help="print on stderr where the time went: interpreter start, imports, model, other set-up, work",
+    )
     args = cmd_parser.parse_args(argv[1:])  # a bad value: usage and message on stderr, exit 2
-    return _run(module, args)
+    from tdn.cli import common
+
+    common.mark("parsed")
+    try:
+        return _run(module, args)
+    finally:
+        if args.timings:
+            print(common.timings_line(_STARTED, _interpreter_start_s()), file=sys.stderr)
+
+
+def _interpreter_start_s() -> float | None:
+    """Seconds from this process's start (``/proc/self/stat``) to this module's first line; None without /proc."""
+    try:
+        with open("/proc/self/stat") as handle:
+            start_ticks = int(handle.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as handle:
+            uptime_s = float(handle.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    alive_s = uptime_s - start_ticks / os.sysconf("SC_CLK_TCK")
+    return max(0.0, alive_s - (time.perf_counter() - _STARTED))
 
 
 def _run(module: object, args: argparse.Namespace) -> int:

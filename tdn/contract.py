@@ -34,3 +34,13 @@ class ClipSpec:
     def describe(self) -> str:
         """One line for people, e.g. ``8 segments, short side 256 → centre 224``."""
         return f"{self.num_segments} segments, short side {self.scale_size} → centre {self.input_size}"
+
+
+# Numerical precision modes (set by tdn.network.runtime.set_precision); here so that parsing needs no torch.
+PRECISIONS: dict[str, str] = {
+    "fp32": "IEEE float32 everywhere: the fidelity checks' mode (logits as the official network's)",
+    "tf32": "float32 tensors, TF32 tensor-core convolutions and matmuls on CUDA (default: fast, ~1e-3 off)",
+    "bf16": "bfloat16 autocast for convolutions and matmuls; maps and logits returned in float32",
+}
+DEFAULT_PRECISION = "tf32"
+"""On the CPU every mode but bf16 computes in IEEE float32: TF32 exists only on CUDA GPUs."""

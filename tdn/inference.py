@@ -12,7 +12,7 @@ import torch
 
 from tdn.network.fold import folded_copy
 from tdn.network.model import TDN
-from tdn.network.runtime import autocast_for, model_lock
+from tdn.network.runtime import autocast_for, model_lock, use_thread_policy
 from tdn.util import ms_since
 from tdn.video.preprocess import to_model_input_on
 
@@ -115,5 +115,7 @@ def predict(
         views = clip.inputs or [clip.view_input(v) for v in range(clip.num_views)]
     names = class_names or [f"class {i}" for i in range(model.config.num_classes)]
     start = time.perf_counter()
+    if device.type == "cpu":
+        use_thread_policy(model)  # the model's thread policy, capped at the cores free right now
     logits = forward_views(inference_copy(model) if fast else model, views)
     return Prediction(logits.softmax(-1).mean(0), logits, names, {"forward": ms_since(start)})

@@ -308,3 +308,26 @@ def test_card_defaults_are_what_the_shipped_card_used():
     assert {c["eval"]["seed"] for c in shipped} == {args.eval_seed}
     assert {c["faithfulness"]["res5"]["clips"] for c in shipped} == {args.faith_num}
     assert f"on {args.eval_num} generated clips" in (MODELS / "MODEL_CARD.md").read_text()
+
+
+def test_timings_split_set_up_from_work_and_predict_parses_without_torch(media):
+    import re
+
+    proc = _run("predict", str(media["video"]), "--quiet", "--timings")
+    assert proc.returncode == 0, proc.stderr
+    line = next(x for x in proc.stderr.splitlines() if x.startswith("timings: "))
+    found = re.fullmatch(r"timings: set-up ([0-9.]+) s \((.*)\) · work ([0-9.]+) s · total ([0-9.]+) s", line)
+    assert found, line
+    numbers = {"set-up": float(found[1]), "work": float(found[3]), "total": float(found[4])}
+    assert numbers["work"] > 0
+    assert numbers["set-up"] + numbers["work"] == pytest.approx(numbers["total"], abs=0.02)
+    parts = [float(v) for v in re.findall(r"([0-9.]+) s", found[2])]
+    assert sum(parts) == pytest.approx(numbers["set-up"], abs=0.05), line
+    # parsing a command's arguments imports neither torch nor pytorch-grad-cam (only what the command uses)
+    probe = (
+        "import sys, argparse; from tdn.cli import predict; p = argparse.ArgumentParser(); predict.add_arguments(p); "
+        "p.parse_args(['x.mp4']); print(sorted(m for m in ('torch', 'pytorch_grad_cam', 'streamlit', 'plotly') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]"

@@ -15,7 +15,7 @@ from app import cached, figures
 from app.settings import settings
 from app.widgets import attempt, model_sidebar, warn_if_slow
 from tdn import assets
-from tdn.network.runtime import PRECISIONS, get_precision
+from tdn.network.runtime import PRECISIONS, ThreadPolicy, busy_cores, get_precision, threads_now
 
 MODEL_CARD = "MODEL_CARD.md"  # written beside the demo checkpoints by ``python -m tdn card``
 DEMO_NAMES = (assets.DEMO_CHECKPOINT.name, assets.DEMO_TSN_CHECKPOINT.name)
@@ -59,12 +59,21 @@ def architecture(loaded: cached.LoadedModel) -> pd.DataFrame:
         ("classes", f"{cfg.num_classes}" + (f" ({info.dataset})" if info.dataset else "")),
         ("input", f"{info.input_size}² crops of frames resized to {info.scale_size} (short side)"),
         ("precision", f"{get_precision()}: {PRECISIONS[get_precision()]}"),
-        ("CPU threads", cached.threads_for(loaded.key, loaded).reason),
+        ("CPU threads", _threads_now(cached.threads_for(loaded.key, loaded))),
         ("checkpoint format", info.format),
         ("file", Path(info.path).name),
         ("sha256", info.sha256[:16] + "…"),
     ]
     return pd.DataFrame(rows, columns=["", "value"])
+
+
+def _threads_now(policy: ThreadPolicy) -> str:
+    busy = busy_cores()
+    now = threads_now(policy)
+    load = (
+        "" if busy is None else f"; now {now} (other processes keep {busy:.1f} of {policy.cores} cores busy)"
+    )
+    return f"{policy.reason}{load}; capped at the free cores before every forward"
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ import argparse
 import math
 import os
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +28,29 @@ if TYPE_CHECKING:
 
 DEFAULT_DECODE_TIMEOUT_S = 60.0
 """``tdn.video.clip.DEFAULT_TIMEOUT_S``, repeated here so that parsing never imports torch (a test checks)."""
+
+
+_MARKS: dict[str, float] = {}
+
+
+def mark(name: str) -> None:
+    """Note when a phase of the command was first reached (for ``--timings``): ``parsed``, ``model``
+    (importing torch and loading start), ``model_loaded``, ``work`` (the first clip is decoded), in that order."""
+    _MARKS.setdefault(name, time.perf_counter())
+
+
+def timings_line(started: float, interpreter_s: float | None) -> str:
+    """``--timings``: set-up (interpreter, imports and parsing, model, the rest before the first clip) and work."""
+    end = time.perf_counter()
+    parsed = _MARKS.get("parsed", end)
+    model, loaded = _MARKS.get("model"), _MARKS.get("model_loaded")
+    work = _MARKS.get("work", end)
+    model_s = (loaded - model) if model is not None and loaded is not None else 0.0
+    parts = [] if interpreter_s is None else [f"interpreter {interpreter_s:.2f} s"]
+    parts += [f"imports and arguments {parsed - started:.2f} s", f"torch, inputs and model {model_s:.2f} s"]
+    parts.append(f"library imports and other set-up {max(0.0, work - parsed - model_s):.2f} s")
+    setup = (interpreter_s or 0.0) + (work - started)
+    return f"timings: set-up {setup:.2f} s ({', '.join(parts)}) · work {end - work:.2f} s · total {setup + end - work:.2f} s"
 
 
 class UsageError(Exception):
@@ -46,7 +70,7 @@ def device_name(text: str) -> str:
 
 def add_device_arguments(parser: argparse.ArgumentParser) -> None:
     """``--device`` and ``--precision`` (docs: ``tdn.network.runtime.PRECISIONS``)."""
-    from tdn.network.runtime import DEFAULT_PRECISION, PRECISIONS
+    from tdn.contract import DEFAULT_PRECISION, PRECISIONS
 
     parser.add_argument("--device", type=device_name, default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument(
@@ -279,8 +303,21 @@ def load_model_from(
 
 def load_model(args: argparse.Namespace) -> tuple[TDN, CheckpointInfo]:
     """(model, info) from the command's model arguments; the demo TDN when no checkpoint is given."""
-    apply_precision(args)
-    return load_model_from(args.checkpoint, args.segments, args.device, args.labels)
+    mark("model")
+    apply_precision(args)  # the first import of torch
+    model, info = load_model_from(args.checkpoint, args.segments, args.device, args.labels)
+    mark("model_loaded")
+    if info.device.startswith("cpu"):  # torch's threads, fewer while other processes hold the cores
+        import torch
+
+        from tdn.network.runtime import ThreadPolicy, set_thread_policy
+
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        threads = min(cores, torch.get_num_threads())
+        set_thread_policy(
+            model, ThreadPolicy(threads, cores, f"{threads} threads, fewer while others hold cores")
+        )
+    return model, info
 
 
 def checkpoint_warnings(info: CheckpointInfo) -> list[str]:
@@ -333,6 +370,7 @@ def output_names(videos: Sequence[Path]) -> list[str]:
 def open_inputs(args: argparse.Namespace) -> tuple[list[Path], TDN, CheckpointInfo]:
     """(videos, model, info) for a command's VIDEO_OR_DIR and model arguments; a :class:`UsageError`
     when there is nothing to run on."""
+    mark("model")  # listing may import the video package, and with it torch
     videos = list_videos(args.video)
     if not videos:
         suffixes = " ".join(sorted(VIDEO_SUFFIXES))
@@ -345,6 +383,7 @@ def load_clip_for(path: Path, info: CheckpointInfo, args: argparse.Namespace, **
     """``load_clip`` with the checkpoint's spec and the command's ``--decode-timeout``."""
     from tdn.video.clip import load_clip
 
+    mark("work")
     return load_clip(path, spec=info.spec, timeout_s=args.decode_timeout, **options)
 
 

@@ -29,7 +29,7 @@ from torch import nn
 
 from tdn.contract import CENTRE_FRAME
 from tdn.network.model import TDN, Stage, TDNConfig, stage_table
-from tdn.network.runtime import autocast_for, deterministic_cudnn, eval_mode, model_lock
+from tdn.network.runtime import autocast_for, deterministic_cudnn, eval_mode, model_lock, use_thread_policy
 from tdn.video.clip import Clip
 
 
@@ -193,6 +193,8 @@ def explain(
         raise ExplainError(f"target class {target} is outside 0..{k - 1}")
     device = next(model.parameters()).device
     x = x.to(device)
+    if device.type == "cpu":
+        use_thread_policy(model)
     t0 = time.perf_counter()
     cams = None
     with (

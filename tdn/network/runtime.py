@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,13 +46,7 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
 
 # ------------------------------------------------------------------------------------------ precision
 
-PRECISIONS: dict[str, str] = {
-    "fp32": "IEEE float32 everywhere: the fidelity checks' mode (logits as the official network's)",
-    "tf32": "float32 tensors, TF32 tensor-core convolutions and matmuls on CUDA (default: fast, ~1e-3 off)",
-    "bf16": "bfloat16 autocast for convolutions and matmuls; maps and logits returned in float32",
-}
-DEFAULT_PRECISION = "tf32"
-"""On the CPU every mode but bf16 computes in IEEE float32: TF32 exists only on CUDA GPUs."""
+from tdn.contract import DEFAULT_PRECISION, PRECISIONS  # noqa: E402 (torch-free, for argument parsing)
 
 _precision = DEFAULT_PRECISION
 
@@ -135,3 +130,89 @@ def apply_thread_policy(policy: ThreadPolicy) -> None:
     """Set torch's intra-op threads (process-wide) to the policy's count."""
     if torch.get_num_threads() != policy.threads:
         torch.set_num_threads(policy.threads)
+
+
+class _LoadSampler:
+    """How many cores *other* processes keep busy, sampled in the background from ``/proc/stat`` (all CPUs'
+    busy ticks) minus this process's own CPU time (``/proc/self/stat``), over the last ``interval_s``.
+
+    Torch's intra-op threads wait for each other at every operator; when other processes hold the cores, a thread
+    that was descheduled stalls the rest (measured here: 2 threads with two busy processes on 2 cores ran 5-6×
+    slower than quiet, where a fair share is 2×). One thread per core that is actually free avoids that."""
+
+    def __init__(self, interval_s: float = 0.25) -> None:
+        self.interval_s = interval_s
+        self._busy: float | None = None
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    @staticmethod
+    def _read() -> tuple[int, int] | None:
+        try:
+            with open("/proc/stat") as handle:
+                fields = handle.readline().split()
+            with open("/proc/self/stat") as handle:
+                mine = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        ticks = [int(v) for v in fields[1:9]]  # user nice system idle iowait irq softirq steal
+        busy = sum(ticks) - ticks[3] - ticks[4]
+        return busy, int(mine[11]) + int(mine[12])  # utime + stime of this process (all threads)
+
+    def _run(self) -> None:
+        last, then = self._read(), time.monotonic()
+        while last is not None:
+            time.sleep(self.interval_s)
+            now, at = self._read(), time.monotonic()
+            if now is None:
+                break
+            others = (now[0] - last[0]) - (now[1] - last[1])
+            with self._lock:
+                self._busy = max(0.0, others / (self._hz * (at - then)))
+            last, then = now, at
+
+    def busy_cores(self) -> float | None:
+        """Cores others kept busy over the last interval; None until the first sample (or without /proc)."""
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="tdn-load-sampler", daemon=True)
+                self._thread.start()
+            return self._busy
+
+
+_sampler = _LoadSampler()
+_policies: weakref.WeakKeyDictionary[nn.Module, ThreadPolicy] = weakref.WeakKeyDictionary()
+
+
+def busy_cores() -> float | None:
+    """Cores other processes keep busy right now (a background sample; None until there is one)."""
+    return _sampler.busy_cores()
+
+
+def set_thread_policy(model: nn.Module, policy: ThreadPolicy) -> None:
+    """Run ``model``'s CPU forwards under ``policy``, capped at the cores free when each call starts
+    (:func:`threads_now`); applies it now."""
+    _policies[model] = policy
+    apply_thread_policy(policy)
+
+
+def threads_now(policy: ThreadPolicy) -> int:
+    """The policy's threads, fewer when other processes hold cores: one per core they leave free (at least 1)."""
+    if policy.threads <= 1:
+        return 1
+    busy = busy_cores()
+    if busy is None:
+        return policy.threads
+    return max(1, min(policy.threads, int(policy.cores - busy + 0.5)))
+
+
+def use_thread_policy(model: nn.Module) -> int:
+    """Before a CPU forward of ``model``: set torch's threads as its registered policy says for the current load
+    (nothing when none is registered); returns the thread count in use."""
+    policy = _policies.get(model)
+    if policy is not None:
+        wanted = threads_now(policy)
+        if torch.get_num_threads() != wanted:
+            torch.set_num_threads(wanted)
+    return torch.get_num_threads()
