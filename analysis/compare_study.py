@@ -265,6 +265,14 @@ def describe(values: pd.Series) -> dict:
     }
 
 
+def _pooled_pointing(part: pd.DataFrame) -> float | None:
+    if "pointing_segments" not in part or not part["pointing_segments"].sum():
+        return None
+    counted = part["pointing_segments"]
+    hits = (part["pointing_game"].fillna(0) * counted).round()
+    return float(hits.sum() / counted.sum())
+
+
 def summarise(frame: pd.DataFrame, target_share: float = 0.5, target_ratio: float = 3.0) -> dict:
     """Per model: accuracy, metric statistics (all clips and correctly classified ones), how often the mask
     target (energy share ≥ ``target_share`` and ≥ ``target_ratio`` × area share) is met; then paired
@@ -284,6 +292,8 @@ def summarise(frame: pd.DataFrame, target_share: float = 0.5, target_ratio: floa
             "top5": float(part["top5_hit"].mean()),
             "cam_all_zero": int(part["cam_all_zero"].sum()),
             "mask_target_met": float(met.mean()),
+            # hits over every counted segment of every clip (the card's and explain --summary's pooling)
+            "pointing_game_pooled": _pooled_pointing(part),
             "metrics": {m: describe(part[m]) for m in METRICS if m in part},
             "metrics_correct_only": {m: describe(part.loc[part["correct"], m]) for m in METRICS if m in part},
         }

@@ -101,7 +101,7 @@ def study_summary(summary: dict) -> None:
             "heatmap on the object": _fmt(_mean(stats, "mask_energy"), percent=True),
             "object area": _fmt(_mean(stats, "mask_area_share"), percent=True),
             "on moving pixels": _fmt(_mean(stats, "motion_energy"), percent=True),
-            "object target met": _fmt(stats.get("mask_target_met"), percent=True),
+            "pointing game": _fmt(stats.get("pointing_game_pooled", _mean(stats, "pointing_game"))),
             "ROAD": _fmt(_mean(stats, "road")),
         }
         for key, stats in summary.get("models", {}).items()
@@ -122,7 +122,8 @@ def study_summary(summary: dict) -> None:
     st.caption(
         f"Means over {dataset.get('num', '?')} held-out clips (seed {dataset.get('seed', '?')}), "
         f"{summary.get('method', 'gradcam')} at {summary.get('layer', 'res5')}, target = the true class. "
-        "Object target met: at least half the heatmap on the object and 3× its area share. "
+        "Pointing game: share of the segments showing the actor moving whose heatmap maximum lies on the "
+        "actor (dilated mask). "
         f"Recorded {summary.get('date', '?')} at commit {str(summary.get('commit', '?'))[:10]} on "
         f"{summary.get('machine', '?')}: `{summary.get('command', '')}`"
     )
