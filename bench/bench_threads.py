@@ -65,7 +65,9 @@ def _with_load(count: int):  # noqa: ANN202
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.bench_threads", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.bench_threads", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--busy", type=int, default=2, help="busy processes for the loaded case")
     parser.add_argument("--models", default="demo,r50")
