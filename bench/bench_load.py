@@ -9,7 +9,8 @@ concurrency level, each session's latency (page load to first results, then its 
 heatmaps on screen), the errors (0 expected) and the server's memory: cold, after the warm-up session, after
 the simultaneous ones. Bounded: at most 8 sessions and ``--timeout`` seconds.
 
-Usage: ``python -m bench.bench_load [--sessions 4] [--timeout 600]``. Needs Debian's Chromium at
+Usage: ``python -m bench.bench_load [--sessions 1,4,8] [--timeout 600]``: the levels run one after the other on
+the same server and each prints p50/p95 of click-to-result (target: p95 ≤ 2 s at 4 sessions, demo model). Needs Debian's Chromium at
 /usr/bin/chromium, the demo checkpoint in assets/models and the clips in assets/clips.
 """
 
@@ -126,47 +127,87 @@ async def drive(url: str, sessions: list[Session], default_clip: str, timeout_s:
             await browser.close()
 
 
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(v for v in values if v == v)
+    if not ordered:
+        return float("nan")
+    rank = q / 100 * (len(ordered) - 1)  # linear interpolation between closest ranks
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
 def main() -> None:
-    from app.settings import default_first, demo_checkpoint, sample_clip_files, sample_label, settings
+    from app.settings import (
+        default_first,
+        demo_checkpoint,
+        sample_answers,
+        sample_clip_files,
+        sample_label,
+        settings,
+    )
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, default=4, help=f"simultaneous sessions (1..{MAX_SESSIONS})")
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds for the whole run")
+    parser.add_argument(
+        "--sessions",
+        default="1,4,8",
+        help=f"simultaneous sessions, one level after the other on the same server (each 1..{MAX_SESSIONS})",
+    )
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds for each level")
     args = parser.parse_args()
-    count = max(1, min(MAX_SESSIONS, args.sessions))
+    levels = [max(1, min(MAX_SESSIONS, int(v))) for v in str(args.sessions).split(",")]
     config = settings()
     clips = default_first(sample_clip_files(config))  # [0]: the clip a fresh page opens on
     if demo_checkpoint(config) is None or not clips or not Path(CHROMIUM).exists():
         sys.exit("needs the demo checkpoint, the bundled clips and Chromium at /usr/bin/chromium")
-    sessions = [Session(clip, sample_label(clip)) for clip in (clips * MAX_SESSIONS)[:count]]
+    answers = sample_answers(config)  # what the demo answers on each sample (samples.json), right or wrong
+    expected = {c: (answers.get(c.name) or {}).get("predicted_name") or sample_label(c) for c in clips}
+    others = (
+        clips[1:] or clips
+    )  # clicks go to clips other than the default, so each is a new decode + forward
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = Path(tempfile.mkdtemp(prefix="tdn-load-")) / "server.log"
     server = start_server(port, log)
-    print(f"{count} simultaneous sessions on {url}; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+    print(f"levels {levels} on {url}; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+    results = []
     try:
         wait_healthy(url, server, 120)
         cold, cold_tree = rss_mb(server.pid), tree_rss_mb(server.pid)
-        warm_up = Session(clips[0], sample_label(clips[0]))
+        warm_up = Session(clips[0], expected[clips[0]])
         asyncio.run(drive(url, [warm_up], clips[0].name, args.timeout))
         print(f"warm-up session: first results after {warm_up.first_load_s:.1f} s {warm_up.errors or ''}")
         before, before_tree = rss_mb(server.pid), tree_rss_mb(server.pid)
-        start = time.perf_counter()
-        asyncio.run(drive(url, sessions, clips[0].name, args.timeout))
-        wall = time.perf_counter() - start
+        offset = 0
+        for count in levels:
+            chosen = [others[(offset + i) % len(others)] for i in range(count)]
+            offset += count
+            sessions = [Session(clip, expected[clip]) for clip in chosen]
+            start = time.perf_counter()
+            asyncio.run(drive(url, sessions, clips[0].name, args.timeout))
+            results.append((count, sessions, time.perf_counter() - start))
         after, after_tree = rss_mb(server.pid), tree_rss_mb(server.pid)
     finally:
         stop_server(server)
-    print(f"{'session':>7}  {'clip':42} {'first load':>10} {'click->result':>13}  top-1")
-    for i, s in enumerate(sessions):
-        mark = "ok" if not s.errors else "; ".join(s.errors)
+    print(f"{'level':>5} {'session':>7}  {'clip':42} {'first load':>10} {'click->result':>13}  top-1")
+    for count, sessions, _ in results:
+        for i, s in enumerate(sessions):
+            mark = "ok" if not s.errors else "; ".join(s.errors)
+            print(
+                f"{count:>5} {i:>7}  {s.clip.name:42} {s.first_load_s:9.1f}s {s.latency_s:12.2f}s  "
+                f"{s.top1 or '-'} [{mark}]"
+            )
+    print("\nclick -> predictions and heatmaps on screen (a clip not seen before), per level:")
+    for count, sessions, wall in results:
+        latencies = [s.latency_s for s in sessions]
+        errors = sum(len(s.errors) for s in sessions)
         print(
-            f"{i:>7}  {s.clip.name:42} {s.first_load_s:9.1f}s {s.latency_s:12.1f}s  {s.top1 or '-'} [{mark}]"
+            f"  {count} simultaneous: p50 {_percentile(latencies, 50):.2f} s, p95 {_percentile(latencies, 95):.2f} s, "
+            f"max {max(latencies):.2f} s; first page p50 {_percentile([s.first_load_s for s in sessions], 50):.2f} s; "
+            f"all done in {wall:.1f} s; errors {errors}"
         )
-    errors = sum(len(s.errors) for s in sessions)
-    print(f"concurrency {count}, all sessions done in {wall:.1f} s, errors {errors}")
     print(
-        f"server RSS cold {cold:.0f} MB, after warm-up {before:.0f} MB, after the {count} sessions {after:.0f} MB; "
+        f"server RSS cold {cold:.0f} MB, after warm-up {before:.0f} MB, after all levels {after:.0f} MB; "
         f"with its child processes (decode server): {cold_tree:.0f} -> {before_tree:.0f} -> {after_tree:.0f} MB"
     )
     print(f"server log: {log}")
