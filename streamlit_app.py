@@ -3,7 +3,13 @@
 Run with ``streamlit run streamlit_app.py`` (settings in ``.streamlit/config.toml``, options in ``app/settings.py``).
 """
 
-import streamlit as st
+import os
+
+from tdn.contract import OPENMP_WAIT_POLICY
+
+os.environ.setdefault("OMP_WAIT_POLICY", OPENMP_WAIT_POLICY)  # before the pages import torch
+
+import streamlit as st  # noqa: E402
 
 st.set_page_config(page_title="TDN Lens", page_icon=":material/center_focus_strong:", layout="wide")
 page = st.navigation(

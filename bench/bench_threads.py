@@ -2,12 +2,17 @@
 
 Before: torch's intra-op threads fixed at every core (what a process gets by default). After: the model's
 policy (:func:`tdn.network.runtime.thread_policy`: one thread below 1 GMAC a view, else every core), capped before
-each forward at the cores other processes leave free (:func:`tdn.network.runtime.threads_now`). The busy processes
+each forward at the cores other processes leave free (:func:`tdn.network.runtime.threads_now`) unless OpenMP's
+threads wait passively (``OMP_WAIT_POLICY=PASSIVE``, what ``python -m tdn`` and the app set), where the cap is not
+needed. The busy processes
 are pure-Python loops, one per ``--busy``. Every figure is the median of ``--runs`` predictions of one view, all
 measured in this one run; the ratio is loaded ÷ quiet of the same mode (target: ≤ 3× with two busy processes on
 this 2-core machine, where a fair share alone makes any job about 2× slower).
 
-Usage: ``python -m bench.bench_threads [--runs 15] [--busy 2] [--models demo,r50]``.
+``--wait-policies`` also runs the whole comparison once in a child with ``OMP_WAIT_POLICY=PASSIVE`` and once
+without (the OpenMP runtime reads it when torch loads, so each needs its own process), one after the other.
+
+Usage: ``python -m bench.bench_threads [--runs 15] [--busy 2] [--models demo,r50] [--wait-policies]``.
 """
 
 from __future__ import annotations
@@ -71,13 +76,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--busy", type=int, default=2, help="busy processes for the loaded case")
     parser.add_argument("--models", default="demo,r50")
+    parser.add_argument(
+        "--wait-policies", action="store_true", help="PASSIVE and the default, each in a child"
+    )
     args = parser.parse_args(argv)
+    if args.wait_policies:
+        base = [
+            sys.executable,
+            "-m",
+            "bench.bench_threads",
+            "--runs",
+            str(args.runs),
+            "--busy",
+            str(args.busy),
+        ]
+        for policy in ("PASSIVE", None):
+            env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+            env |= {"OMP_WAIT_POLICY": policy} if policy else {}
+            print(f"\n== OMP_WAIT_POLICY={policy or '(unset: the runtime default)'}", flush=True)
+            subprocess.run([*base, "--models", args.models], env=env, check=True)
+        return 0
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     busy_cores()
     time.sleep(1.0)
     quiet_load = busy_cores()
     print(
-        f"{platform.machine()}, {cores} cores, torch {torch.__version__}; load from others before: "
+        f"{platform.machine()}, {cores} cores, torch {torch.__version__}, OMP_WAIT_POLICY="
+        f"{os.environ.get('OMP_WAIT_POLICY', '(unset)')}, passive waits assumed: {runtime.PASSIVE_WAIT}; "
+        "load from others before: "
         f"{quiet_load if quiet_load is None else round(quiet_load, 2)} cores; {args.busy} busy processes when loaded"
     )
     if quiet_load is not None and quiet_load > 0.3:

@@ -44,3 +44,8 @@ PRECISIONS: dict[str, str] = {
 }
 DEFAULT_PRECISION = "tf32"
 """On the CPU every mode but bf16 computes in IEEE float32: TF32 exists only on CUDA GPUs."""
+
+OPENMP_WAIT_POLICY = "PASSIVE"
+"""``OMP_WAIT_POLICY`` that ``python -m tdn``, the app's launcher and ``streamlit_app.py`` set (unless the user
+did) before torch loads: idle OpenMP threads sleep, so a busy machine does not stall torch's intra-op threads
+(see ``tdn.network.runtime.PASSIVE_WAIT``)."""

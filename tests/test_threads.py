@@ -31,12 +31,13 @@ def test_small_models_get_one_thread_and_large_ones_every_core() -> None:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_threads_follow_the_cores_others_leave_free() -> None:
+def test_threads_follow_the_cores_others_leave_free(monkeypatch: pytest.MonkeyPatch) -> None:
     baseline = _settled()
     if baseline > 0.5:
         pytest.skip(f"the machine is busy already ({baseline:.1f} cores); the test needs it quiet")
     cores = 2
     policy = ThreadPolicy(cores, cores, "test")
+    monkeypatch.setattr(runtime, "PASSIVE_WAIT", False)  # the cap is for spinning OpenMP threads
     # this process's own work does not count as load
     end = time.monotonic() + 1.2
     a = torch.randn(256, 256)
@@ -48,6 +49,9 @@ def test_threads_follow_the_cores_others_leave_free() -> None:
         loaded = _settled()
         assert loaded > cores - 0.5, loaded
         assert threads_now(policy) == 1
+        monkeypatch.setattr(runtime, "PASSIVE_WAIT", True)  # sleeping threads share the cores fairly: no cap
+        assert threads_now(policy) == cores
+        monkeypatch.setattr(runtime, "PASSIVE_WAIT", False)
         model = torch.nn.Linear(2, 2)
         torch.set_num_threads(cores)
         set_thread_policy(model, policy)

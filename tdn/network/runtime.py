@@ -197,10 +197,20 @@ def set_thread_policy(model: nn.Module, policy: ThreadPolicy) -> None:
     apply_thread_policy(policy)
 
 
+PASSIVE_WAIT = os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE"
+"""Whether OpenMP's idle threads sleep instead of spinning (the variable is read when torch loads its OpenMP
+runtime, i.e. before this module's ``import torch`` took effect; ``python -m tdn`` and the app set it). Measured on
+this 2-core machine with two busy processes, TDN-R50 8f: spinning, 2 threads 3.7x their quiet time and 1 thread
+3.1x; passive, 2 threads 2.0x (the fair share) and 1 thread 2.8x. So the cap applies only to spinning threads."""
+
+
 def threads_now(policy: ThreadPolicy) -> int:
-    """The policy's threads, fewer when other processes hold cores: one per core they leave free (at least 1)."""
+    """The policy's threads; when OpenMP threads spin (:data:`PASSIVE_WAIT` false), fewer while other processes
+    hold cores: one per core they leave free (at least 1)."""
     if policy.threads <= 1:
         return 1
+    if PASSIVE_WAIT:
+        return policy.threads
     busy = busy_cores()
     if busy is None:
         return policy.threads
