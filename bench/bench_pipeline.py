@@ -39,11 +39,12 @@ SPEC = ClipSpec(8, 224, 256)
 
 
 def official(path: str, indices: np.ndarray, crops: int) -> np.ndarray:
-    """Views (V, T, 5, S, S, 3) the way the official test pipeline makes them from these frame indices."""
+    """Views (V, T, 5, S, S, 3) the way the official test pipeline makes them from these (V, T, 5) frame indices."""
     import decord
     from PIL import Image
 
     reader = decord.VideoReader(path, num_threads=1)
+    indices = indices[::crops]  # Clip.frame_indices has a row per view; the crops of a clip share theirs
     flat = indices.reshape(-1)
     order, inverse = np.unique(flat, return_inverse=True)
     frames = reader.get_batch(order.tolist()).asnumpy()
