@@ -33,7 +33,7 @@ from tdn.network import runtime
 from tdn.network.checkpoint import load_checkpoint
 from tdn.network.flops import count_gmacs
 from tdn.network.model import build_model
-from tdn.network.runtime import busy_cores, set_thread_policy, thread_policy
+from tdn.network.runtime import busy_cores, set_thread_policy, thread_policy, usable_cores
 
 HOG = "while True: pass\n"
 
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n== OMP_WAIT_POLICY={policy or '(unset: the runtime default)'}", flush=True)
             subprocess.run([*base, "--models", args.models], env=env, check=True)
         return 0
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = usable_cores()
     busy_cores()
     time.sleep(1.0)
     quiet_load = busy_cores()

@@ -15,7 +15,7 @@ from app import cached, figures
 from app.settings import settings
 from app.widgets import attempt, model_sidebar, warn_if_slow
 from tdn import assets
-from tdn.network.runtime import PRECISIONS, ThreadPolicy, busy_cores, get_precision, threads_now
+from tdn.network.runtime import PASSIVE_WAIT, PRECISIONS, ThreadPolicy, busy_cores, get_precision, threads_now
 
 MODEL_CARD = "MODEL_CARD.md"  # written beside the demo checkpoints by ``python -m tdn card``
 DEMO_NAMES = (assets.DEMO_CHECKPOINT.name, assets.DEMO_TSN_CHECKPOINT.name)
@@ -73,7 +73,12 @@ def _threads_now(policy: ThreadPolicy) -> str:
     load = (
         "" if busy is None else f"; now {now} (other processes keep {busy:.1f} of {policy.cores} cores busy)"
     )
-    return f"{policy.reason}{load}; capped at the free cores before every forward"
+    how = (
+        "OpenMP threads wait passively, so no cap is needed"
+        if PASSIVE_WAIT
+        else "capped at the free cores before every forward"
+    )
+    return f"{policy.reason}{load}; {how}"
 
 
 def main() -> None:

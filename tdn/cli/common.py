@@ -310,9 +310,9 @@ def load_model(args: argparse.Namespace) -> tuple[TDN, CheckpointInfo]:
     if info.device.startswith("cpu"):  # torch's threads, fewer while other processes hold the cores
         import torch
 
-        from tdn.network.runtime import ThreadPolicy, set_thread_policy
+        from tdn.network.runtime import ThreadPolicy, set_thread_policy, usable_cores
 
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        cores = usable_cores()
         threads = min(cores, torch.get_num_threads())
         set_thread_policy(
             model, ThreadPolicy(threads, cores, f"{threads} threads, fewer while others hold cores")

@@ -115,10 +115,15 @@ class ThreadPolicy:
     reason: str
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity where the platform tells it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def thread_policy(gmacs_per_view: float, cores: int | None = None) -> ThreadPolicy:
     """One thread for a sub-GMAC model; every usable core for a large one."""
     if cores is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        cores = usable_cores()
     if gmacs_per_view < SMALL_MODEL_GMACS:
         return ThreadPolicy(
             1, cores, f"{gmacs_per_view:.2f} GMACs a view: one thread (a second gains little)"

@@ -20,7 +20,6 @@ frame folder, decode it like any frame folder (in the crash-proof decode process
 from __future__ import annotations
 
 import dataclasses
-import io
 import shutil
 import stat
 import tarfile
@@ -292,13 +291,7 @@ def load_archive_clip(
     timeout_s = default_timeout_s() if timeout_s is None else timeout_s
     start = time.perf_counter()
     name = source_name or (Path(source).name if isinstance(source, (str, Path)) else "upload.zip")
-    with tempfile.TemporaryDirectory(prefix="tdn-upload-") as scratch:
-        if isinstance(source, (str, Path)):
-            path = str(source)
-        else:
-            path = str(Path(scratch) / "archive")
-            with open(path, "wb") as out:
-                shutil.copyfileobj(io.BytesIO(source), out, 1 << 20)
+    with clip_module.materialize(source, name) as (path, _, _):  # bytes: a private temp file, always removed
         job = _ArchiveJob(path, name, spec, crops, clips, max_pixels, display_size)
         if isolate and isolation.available():
             result = clip_module.run_isolated(_load_archive_job, job, timeout_s, name)

@@ -176,7 +176,7 @@ def load_clip(
     if isolate and not isolation.available():
         warnings.append("process isolation is not available on this platform; decoded in-process")
         isolate = False
-    with _materialize(source, source_name) as (path, name, head):
+    with materialize(source, source_name) as (path, name, head):
         job = _Job(
             path=path,
             name=name,
@@ -270,7 +270,7 @@ def warm_up_isolation() -> None:
 
 
 @contextmanager
-def _materialize(source: str | Path | bytes | BinaryIO, name: str | None) -> Iterator[tuple[str, str, bytes]]:
+def materialize(source: str | Path | bytes | BinaryIO, name: str | None) -> Iterator[tuple[str, str, bytes]]:
     """Yield (path on disk, display name, first bytes); bytes and file objects go to a temp file."""
     if isinstance(source, (str, Path)):
         path = Path(source)
