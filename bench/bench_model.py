@@ -1,7 +1,7 @@
 """CPU forward latency of TDN-R50 8f against torchvision's ResNet-50 on the same 8 centre frames.
 
 Interleaved in one process (A, B, A, B, ...) so that machine noise hits both alike; prints medians and their
-ratio at batch 1 and 4. Also checks that the speed path keeps the reference fixture within 1e-4.
+ratio at batch 1 and 4, then per stage (S-TDM, stem, res2-res5, head) on the predict path. Also checks that the speed path keeps the reference fixture within 1e-4.
 Run: python -m bench.bench_model [--runs 7]
 """
 
@@ -15,6 +15,7 @@ import time
 import torch
 import torchvision
 
+from tdn.contract import CENTRE_FRAME, CHANNELS_PER_SEGMENT
 from tdn.inference import inference_copy
 from tdn.network.model import build_model
 
@@ -23,6 +24,69 @@ def timed(fn, x: torch.Tensor) -> float:
     start = time.perf_counter()
     fn(x)
     return (time.perf_counter() - start) * 1000
+
+
+def tdn_stages(model, x: torch.Tensor) -> dict[str, float]:
+    """Milliseconds per stage of one forward of a TDN, stage by stage as ``TDNBackbone.forward`` runs them."""
+    b = model.base_model
+    t = model.num_segments
+    x = x.reshape(x.shape[0] * t, CHANNELS_PER_SEGMENT, *x.shape[-2:])
+    c = CENTRE_FRAME * 3
+    out, clock = {}, Stopwatch()
+    s0, s1 = clock(out, "S-TDM", lambda: b.short_term(x))
+    r0 = clock(out, "stem", lambda: b.maxpool(b.relu(b.bn1(b.conv1(x[:, c : c + 3])))))
+    f = clock(out, "res2", lambda: b.fuse2(b.layer1_bak(b.fuse1(r0, s0)), s1))
+    for name, stage in (("res3", b.layer2_bak), ("res4", b.layer3_bak), ("res5", b.layer4_bak)):
+        f = clock(out, name, lambda stage=stage, f=f: stage(f))
+    clock(
+        out,
+        "head",
+        lambda: model.new_fc(torch.flatten(b.avgpool(f), 1)).view(-1, t, model.new_fc.out_features).mean(1),
+    )
+    return out
+
+
+def resnet_stages(model, x: torch.Tensor) -> dict[str, float]:
+    """The same for torchvision's ResNet-50 (no S-TDM)."""
+    out, clock = {}, Stopwatch()
+    f = clock(out, "stem", lambda: model.maxpool(model.relu(model.bn1(model.conv1(x)))))
+    for name, stage in (
+        ("res2", model.layer1),
+        ("res3", model.layer2),
+        ("res4", model.layer3),
+        ("res5", model.layer4),
+    ):
+        f = clock(out, name, lambda stage=stage, f=f: stage(f))
+    clock(out, "head", lambda: model.fc(torch.flatten(model.avgpool(f), 1)))
+    return out
+
+
+class Stopwatch:
+    def __call__(self, out: dict[str, float], name: str, fn):
+        start = time.perf_counter()
+        value = fn()
+        out[name] = (time.perf_counter() - start) * 1000
+        return value
+
+
+def stage_table(fast, resnet_cl, x: torch.Tensor, centre: torch.Tensor, runs: int, warmup: int) -> None:
+    """Per-stage medians, TDN's predict path against ResNet-50 channels-last, interleaved."""
+    ours, theirs = [], []
+    with torch.inference_mode():
+        for i in range(warmup + runs):
+            a, b = tdn_stages(fast, x), resnet_stages(resnet_cl, centre)
+            if i >= warmup:
+                ours.append(a)
+                theirs.append(b)
+    print(f"per stage, batch {x.shape[0]} (fast path vs ResNet-50 channels-last, median ms of {runs}):")
+    total_a = total_b = 0.0
+    for name in ("S-TDM", "stem", "res2", "res3", "res4", "res5", "head"):
+        a = statistics.median(r[name] for r in ours)
+        b = statistics.median(r[name] for r in theirs) if name in theirs[0] else 0.0
+        total_a, total_b = total_a + a, total_b + b
+        ratio = f"{a / b:6.2f}" if b else "     -"
+        print(f"  {name:6} {a:8.1f} {b:8.1f} {ratio}")
+    print(f"  {'sum':6} {total_a:8.1f} {total_b:8.1f} {total_a / total_b:6.2f}")
 
 
 def main() -> None:
@@ -70,6 +134,8 @@ def main() -> None:
                         slot.append(t)
         a, b, c, d = (statistics.median(t) for t in times)
         print(f"{batch:>5} {a:>8.1f} {b:>8.1f} {a / b:>6.3f} | {c:>11.1f} {d:>9.1f} {c / d:>6.3f}")
+        if batch == args.batches[0]:
+            stage_table(fast, resnet_cl, x, centre, args.runs, args.warmup)
     print("arithmetic ratio (GMACs): 35.64 / 32.7 = 1.09")
 
 

@@ -118,7 +118,8 @@ def test_fusion_weights_follow_the_number_of_segments():
     assert (model.base_model.fuse1.alpha, model.base_model.fuse1.beta) == (0.75, 0.25)
 
 
-def test_shift_equals_the_official_depthwise_temporal_conv():
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_shift_equals_the_official_depthwise_temporal_conv(layout):
     torch.manual_seed(0)
     n, t, c, h, w = 2, 8, 16, 5, 5
     shift = TemporalShift(c, t)
@@ -129,7 +130,43 @@ def test_shift_equals_the_official_depthwise_temporal_conv():
     seq = x.view(n, t, c, h, w).permute(0, 3, 4, 2, 1).reshape(n * h * w, c, t)
     ref = F.conv1d(seq, shift.conv.weight, padding=1, groups=c)
     ref = ref.view(n, h, w, c, t).permute(0, 4, 3, 1, 2).reshape(n * t, c, h, w)
-    assert torch.allclose(shift(x), ref, atol=1e-6)
+    out = shift(x.contiguous(memory_format=layout))  # channels-last runs as one depthwise conv3d
+    assert torch.allclose(out, ref, atol=1e-6)
+    assert out.is_contiguous(memory_format=layout)  # the layout is kept for the next convolution
+
+
+def test_inference_copy_reproduces_the_reference_logits(official_state_dict, reference):
+    """The predict path (BN folded, channels-last, conv3d shift, in-place L-TDM gates, pooled-first S-TDM)
+    against the official fixture, within 1e-5; and the same model under autograd gives the same logits."""
+    from tdn.inference import inference_copy
+
+    model = build_model("resnet50", 8, 174)
+    model.load_state_dict(official_state_dict)
+    model.eval()
+    case = reference["cases"][0]
+    x = reference_input(case["input_seed"], case["num_segments"])
+    expected = torch.tensor(case["logits"])
+    with torch.inference_mode():
+        fast = inference_copy(model)(x)[0]
+    assert (fast - expected).abs().max().item() <= 1e-5
+    with torch.enable_grad():  # the autograd-safe branches (Grad-CAM runs this model with gradients)
+        graded = model(x.requires_grad_())[0].detach()
+    assert (graded - expected).abs().max().item() <= 1e-5
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 8, 8), (2, 3, 7, 9), (1, 4, 2, 3)])
+def test_two_by_two_average_pool_equals_torchs(shape):
+    from tdn.network.upsample import avg_pool_2x2
+
+    torch.manual_seed(1)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        x = torch.randn(*shape, dtype=torch.float64).contiguous(memory_format=layout).requires_grad_()
+        ours, theirs = avg_pool_2x2(x), F.avg_pool2d(x, 2, 2)
+        assert ours.shape == theirs.shape and torch.allclose(ours, theirs, atol=1e-12)
+        grad = torch.randn_like(theirs)
+        (g_ours,) = torch.autograd.grad(ours, x, grad)
+        (g_theirs,) = torch.autograd.grad(theirs, x, grad)
+        assert torch.allclose(g_ours, g_theirs, atol=1e-12)
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))

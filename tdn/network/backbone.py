@@ -58,7 +58,10 @@ class Bottleneck(nn.Module):
             out = self.shift(out)
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
-        return self.relu(out + identity)
+        out += (
+            identity  # in place, as torchvision: a new map here costs a full allocation and its page faults
+        )
+        return self.relu(out)
 
 
 class BasicBlock(nn.Module):
@@ -94,7 +97,8 @@ class BasicBlock(nn.Module):
             out = self.shift(out)
         out = self.relu(self.bn1(self.conv1(out)))
         out = self.bn2(self.conv2(out))
-        return self.relu(out + identity)
+        out += identity
+        return self.relu(out)
 
 
 Block = type[Bottleneck] | type[BasicBlock]

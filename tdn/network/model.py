@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from tdn.contract import CENTRE_FRAME, CHANNELS_PER_SEGMENT, FRAMES_PER_SNIPPET
 from tdn.network.backbone import BasicBlock, Block, Bottleneck, conv_bn, make_stage
-from tdn.network.upsample import add_upsampled
+from tdn.network.upsample import AvgPool2x2, add_upsampled
 
 ARCHS: dict[str, tuple[Block, tuple[int, int, int, int]]] = {
     "resnet18": (BasicBlock, (2, 2, 2, 2)),
@@ -227,14 +227,16 @@ class TDNBackbone(nn.Module):
         self.layer4_bak = make_stage(block, widths[2] * e, widths[3], layers[3], 2, t, **temporal)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         if cfg.s_tdm:
-            self.avg_diff = nn.AvgPool2d(2, 2)
+            self.avg_diff = AvgPool2x2()
         self.fc = nn.Dropout(cfg.dropout)
         self.feature_dim = widths[3] * e
         self.num_segments = t
 
     def short_term(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """S-TDM: the 4 RGB frame differences of each snippet → S0 (1/8 resolution) and S1 (after res2)."""
-        s0 = self.maxpool_diff(self.conv1_5(self.avg_diff(snippet_differences(x))))
+        # avg_pool(F[i+1] - F[i]) = avg_pool(F[i+1]) - avg_pool(F[i]): pooling first takes differences of a quarter
+        # of the pixels (the same values up to float rounding, docs/architecture.md §4).
+        s0 = self.maxpool_diff(self.conv1_5(snippet_differences(self.avg_diff(x))))
         return s0, self.resnext_layer1(s0)
 
     def forward(self, x: Tensor) -> Tensor:

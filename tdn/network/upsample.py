@@ -1,4 +1,4 @@
-"""Exact, fast replacement for ``F.interpolate(x, size)`` in its legacy 'nearest' mode.
+"""Exact, fast replacements for ``F.interpolate(x, size)`` in its legacy 'nearest' mode and for 2x2 average pooling.
 
 torch's CPU kernel for nearest upsampling spends most of its time in a layout copy, far longer than a
 gather of the same pixels (README, "Benchmarks"). TDN upsamples many times per forward, so the model uses
@@ -8,7 +8,7 @@ these gathers instead; they pick exactly the same source pixels (index = floor(d
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 
 def nearest_index(src: int, dst: int, device: torch.device) -> Tensor:
@@ -70,6 +70,29 @@ def add_upsampled(base: Tensor, alpha: float, small: Tensor, beta: float) -> Ten
     if oh % h == 0 and ow % w == 0:
         fh, fw = oh // h, ow // w
         lead = base.shape[:-2]
-        out = (alpha * base).view(*lead, h, fh, w, fw) + (beta * small)[..., :, None, :, None]
+        # One pass: torch.add(input, other, alpha=a) = input + a·other, with the small map broadcast as input.
+        out = torch.add((small * beta)[..., :, None, :, None], base.view(*lead, h, fh, w, fw), alpha=alpha)
         return out.view(*lead, oh, ow)
     return alpha * base + beta * nearest_resize(small, (oh, ow))
+
+
+def avg_pool_2x2(x: Tensor) -> Tensor:
+    """``F.avg_pool2d(x, 2, 2)`` (odd trailing rows and columns dropped, as it does) as two strided adds.
+
+    torch's CPU pooling kernel runs several times slower than the memory traffic needs on these large
+    maps (S-TDM's input: 15 channels at full resolution); the values agree up to float rounding."""
+    h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
+    lead = x.shape[:-2]
+    rows = x[..., :h, :w].reshape(*lead, h // 2, 2, w)
+    pairs = (rows[..., 0, :] + rows[..., 1, :]).reshape(*lead, h // 2, w // 2, 2)
+    return (pairs[..., 0] + pairs[..., 1]).mul_(0.25)
+
+
+class AvgPool2x2(nn.AvgPool2d):
+    """``nn.AvgPool2d(2, 2)`` computed by :func:`avg_pool_2x2`."""
+
+    def __init__(self) -> None:
+        super().__init__(2, 2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return avg_pool_2x2(x)
