@@ -3,11 +3,9 @@
 Run with ``streamlit run streamlit_app.py`` (settings in ``.streamlit/config.toml``, options in ``app/settings.py``).
 """
 
-import os
+from tdn.contract import prepare_process
 
-from tdn.contract import OPENMP_WAIT_POLICY
-
-os.environ.setdefault("OMP_WAIT_POLICY", OPENMP_WAIT_POLICY)  # before the pages import torch
+prepare_process()  # before the pages import torch
 
 import streamlit as st  # noqa: E402
 

@@ -19,9 +19,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tdn.contract import OPENMP_WAIT_POLICY
+from tdn.contract import prepare_process
 
-os.environ.setdefault("OMP_WAIT_POLICY", OPENMP_WAIT_POLICY)  # before torch loads OpenMP (warm-up imports it)
+prepare_process()  # before torch loads OpenMP (warm-up imports it)
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "streamlit_app.py"

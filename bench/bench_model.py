@@ -2,7 +2,7 @@
 
 Interleaved in one process (A, B, A, B, ...) so that machine noise hits both alike; prints medians and their
 ratio at batch 1 and 4, then per stage (S-TDM, stem, res2-res5, head) on the predict path. Also checks that the speed path keeps the reference fixture within 1e-4.
-Run: python -m bench.bench_model [--runs 7]
+Run: python -m bench.bench_model [--runs 15]
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def stage_table(fast, resnet_cl, x: torch.Tensor, centre: torch.Tensor, runs: in
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 4])
     args = parser.parse_args()
@@ -119,7 +119,8 @@ def main() -> None:
     print(f"fixture max |Δlogit| = {delta:.2e} plain, {delta_fast:.2e} folded (must be ≤ 1e-4)")
     print(
         f"{'batch':>5} {'TDN ms':>8} {'R50 ms':>8} {'ratio':>6} | {'TDN fast ms':>11} {'R50 cl ms':>9} "
-        f"{'ratio':>6}  (median of {args.runs}, interleaved; fast = BN folded + channels-last)"
+        f"{'ratio':>6}  (median of {args.runs}, interleaved; fast = BN folded + channels-last; [median of the\n"
+        f"{'':>5} per-pair ratios, each TDN run against the ResNet run right after it: less noise on a shared machine])"
     )
     for batch in args.batches:
         x = torch.randn(batch, 120, 224, 224)
@@ -133,7 +134,12 @@ def main() -> None:
                     if i >= args.warmup:
                         slot.append(t)
         a, b, c, d = (statistics.median(t) for t in times)
-        print(f"{batch:>5} {a:>8.1f} {b:>8.1f} {a / b:>6.3f} | {c:>11.1f} {d:>9.1f} {c / d:>6.3f}")
+        plain_pairs = statistics.median(p / q for p, q in zip(times[0], times[1], strict=True))
+        fast_pairs = statistics.median(p / q for p, q in zip(times[2], times[3], strict=True))
+        print(
+            f"{batch:>5} {a:>8.1f} {b:>8.1f} {a / b:>6.3f} [{plain_pairs:.3f}] | {c:>11.1f} {d:>9.1f} {c / d:>6.3f} "
+            f"[{fast_pairs:.3f}]"
+        )
         if batch == args.batches[0]:
             stage_table(fast, resnet_cl, x, centre, args.runs, args.warmup)
     print("arithmetic ratio (GMACs): 35.64 / 32.7 = 1.09")

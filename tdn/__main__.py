@@ -14,10 +14,10 @@ import os
 import sys
 import time
 
-from tdn.contract import OPENMP_WAIT_POLICY
+from tdn.contract import prepare_process
 
 _STARTED = time.perf_counter()
-os.environ.setdefault("OMP_WAIT_POLICY", OPENMP_WAIT_POLICY)  # before torch loads OpenMP
+prepare_process()  # before torch loads OpenMP
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "profile": ("tdn.cli.profile", "params, GMACs per stage and latency of a configuration"),

@@ -8,6 +8,7 @@ preprocessing one checkpoint expects; :class:`tdn.network.checkpoint.CheckpointI
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 FRAMES_PER_SNIPPET = 5
@@ -46,6 +47,12 @@ DEFAULT_PRECISION = "tf32"
 """On the CPU every mode but bf16 computes in IEEE float32: TF32 exists only on CUDA GPUs."""
 
 OPENMP_WAIT_POLICY = "PASSIVE"
-"""``OMP_WAIT_POLICY`` that ``python -m tdn``, the app's launcher and ``streamlit_app.py`` set (unless the user
-did) before torch loads: idle OpenMP threads sleep, so a busy machine does not stall torch's intra-op threads
-(see ``tdn.network.runtime.PASSIVE_WAIT``)."""
+"""``OMP_WAIT_POLICY`` that :func:`prepare_process` sets (unless the user did) before torch loads: idle OpenMP
+threads sleep, so a busy machine does not stall torch's intra-op threads (see
+``tdn.network.runtime.PASSIVE_WAIT``)."""
+
+
+def prepare_process() -> None:
+    """What ``python -m tdn``, the app's launcher and ``streamlit_app.py`` set before torch loads:
+    ``OMP_WAIT_POLICY`` = :data:`OPENMP_WAIT_POLICY` unless the user set it."""
+    os.environ.setdefault("OMP_WAIT_POLICY", OPENMP_WAIT_POLICY)
