@@ -262,8 +262,12 @@ def test_eight_users_on_one_model_match_one_user(tmp_path: Path, tiny: tuple[tor
     write_dataset(tmp_path, 8, seed=23, size=SIZE, frames=20, progress=False)
     paths = sorted(tmp_path.glob("*.mp4"))
     methods = list(METHODS)
+    # OpenMP's thread count is per thread (a new thread starts at the default), and a float reduction's
+    # last bits follow it: every session runs with the main thread's count, so only the concurrency differs.
+    threads = torch.get_num_threads()
 
     def session(i: int) -> dict[str, np.ndarray]:
+        torch.set_num_threads(threads)
         clip = load_clip(paths[i], SEGMENTS, size=SIZE, scale_size=SIZE)
         prediction = predict(model, clip, CLASSES)
         cam = explain(model, clip, method=methods[i % len(methods)], layer=["res5", "res4", "stem"][i % 3])

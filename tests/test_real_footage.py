@@ -7,7 +7,8 @@ from a PyAV clip with the ``ffmpeg`` command line, and the ``ffmpeg`` command li
 * an MKV whose stream 0 is a one-frame MJPEG still and stream 1 the default H.264 (and one with real cover
   art, an attached picture);
 * MPEG-TS and FLV copies, whose demuxers seek differently from MP4's;
-* a faststart MP4 cut short, its last packet half there; an MP4 with one packet damaged.
+* a faststart MP4 cut short, its last packet half there; an MP4 with one packet damaged;
+* the same without B-frames, where the MP4 sample table stands in for reading every packet.
 
 Needs the ``ffmpeg`` and ``ffprobe`` binaries (Debian's ``ffmpeg``; ``./dev test`` installs it as root).
 """
@@ -75,6 +76,23 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     files["truncated"].write_bytes(faststart.read_bytes()[: faststart.stat().st_size * 6 // 10])
     files["damaged"] = folder / "damaged.mp4"
     damage_packet(source, files["damaged"], 160)
+    # Without B-frames the MP4 sample table stands in for reading every packet (container_index)
+    plain = write_video(
+        folder / "plain.mp4", frame_pattern(FRAMES, HEIGHT, WIDTH), options={"bf": "0", "g": "25"}
+    )
+    files["plain"] = plain
+    files["plain_cut"] = folder / "plain_cut.mp4"
+    ffmpeg("-ss", CUT_AT, "-i", plain, "-c", "copy", files["plain_cut"])
+    plain_faststart = folder / "plain_faststart.mp4"
+    ffmpeg("-i", plain, "-c", "copy", "-movflags", "+faststart", plain_faststart)
+    files["plain_truncated"] = folder / "plain_truncated.mp4"
+    files["plain_truncated"].write_bytes(
+        plain_faststart.read_bytes()[: plain_faststart.stat().st_size * 6 // 10]
+    )
+    files["plain_damaged"] = folder / "plain_damaged.mp4"
+    damage_packet(plain, files["plain_damaged"], 160)
+    files["plain_mjpeg"] = folder / "plain_mjpeg.mov"
+    ffmpeg("-i", plain, "-c:v", "mjpeg", "-q:v", "2", files["plain_mjpeg"])
     return files
 
 
@@ -99,7 +117,17 @@ def assert_shows_what_ffmpeg_shows(path: Path, **options: int) -> None:
 
 
 # Each file is compared as a whole too: every frame PyAVReader gives equals ffmpeg's frame of that index.
-NAMES = ["cut", "ts", "flv", "still_first", "cover_art", "truncated"]
+NAMES = [
+    "cut",
+    "ts",
+    "flv",
+    "still_first",
+    "cover_art",
+    "truncated",
+    "plain_cut",
+    "plain_truncated",
+    "plain_mjpeg",
+]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -117,6 +145,34 @@ def test_every_frame_is_the_one_ffmpeg_shows(corpus: dict[str, Path], name: str)
 @pytest.mark.parametrize("name", NAMES)
 def test_sampled_frames_are_the_ones_ffmpeg_shows(corpus: dict[str, Path], name: str) -> None:
     assert_shows_what_ffmpeg_shows(corpus[name])
+
+
+@pytest.mark.parametrize(
+    ("name", "source"),
+    [
+        ("plain", "container"),
+        ("plain_cut", "container"),  # the edit list's pre-roll is flagged discard in the table too
+        ("plain_damaged", "container"),  # damage shows only when decoding, on either path
+        ("plain_mjpeg", "container"),
+        ("plain_truncated", "demux"),  # packets past the end of the file: the demuxer flags the cut one
+        ("source", "demux"),  # B-frames: the table has no presentation time stamps
+        ("cut", "demux"),
+        ("ts", "demux"),  # not MP4/MOV
+    ],
+)
+def test_the_sample_table_index_equals_the_demuxers(corpus: dict[str, Path], name: str, source: str) -> None:
+    import av
+
+    from tdn.video.reader import demux_index
+
+    path = corpus[name]
+    probe = decode.probe(str(path), path.name, None)
+    reader = PyAVReader(str(path), probe.rotation, stream_index=probe.stream_index)
+    assert reader.index_source == source
+    with av.open(str(path)) as container:
+        order, dts, keys, discard, corrupt = demux_index(container, container.streams[probe.stream_index])
+    assert (reader._order, reader._dts, reader._keys) == (order, dts, keys)
+    assert reader.num_frames == len(set(order) - discard) - len(reader._lost)
 
 
 def test_edit_list_pre_roll_is_not_counted(corpus: dict[str, Path]) -> None:

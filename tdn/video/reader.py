@@ -38,6 +38,7 @@
 from __future__ import annotations
 
 import bisect
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain, islice
 from typing import TYPE_CHECKING
@@ -54,6 +55,95 @@ LANDING_PACKETS = 64  # packets read after a seek to find one the index knows, b
 REORDER_SLACK = 16  # packets decoded past a checked group of pictures, so that its frames all come out
 
 _NO_POSITION = -2  # a packet the index does not hold (a flush packet, or one without time stamps)
+
+
+_Index = tuple[list[int], list[int], list[int], set[int], list[int]]
+"""(pts, dts) of every packet in decoding order, positions of the key frames, pts of discarded packets,
+positions of packets flagged corrupt."""
+INDEX_CHECK_PACKETS = 256
+"""Packets at the start of a file that :func:`container_index` checks against the demuxer (and those from
+the last key frame to the end)."""
+
+
+def demux_index(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, deadline=None
+) -> _Index:
+    """The index read packet by packet: every packet of the file is demuxed (the whole file is read)."""
+    order, dts, keys, discard, corrupt = [], [], [], set(), []
+    for packet in container.demux(stream):
+        if packet.pts is None or not packet.size:
+            continue
+        if deadline is not None and len(order) % 4096 == 0:
+            deadline.check()
+        if packet.is_keyframe:
+            keys.append(len(order))
+        if packet.is_discard:
+            discard.add(packet.pts)
+        if packet.is_corrupt:
+            corrupt.append(len(order))
+        order.append(packet.pts)
+        dts.append(packet.dts)
+    return order, dts, keys, discard, corrupt
+
+
+def container_index(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, path: str
+) -> _Index | None:
+    """The same index from the MP4/MOV sample table FFmpeg parsed when the file was opened, without reading
+    the media data (a 1-hour clip: milliseconds instead of a pass over the whole file), or None where that
+    table cannot stand in for the demuxer.
+
+    The table holds each packet's decoding time stamp, size, offset and key/discard flags (the edit list
+    already applied), not its presentation time stamp; so it is used only for streams without frame
+    reordering (no B-frames: ``has_b_frames`` is 0, and pts = dts), every packet inside the file (a cut
+    file goes to the demuxer, which flags the cut packet), and where the demuxer agrees: the first
+    :data:`INDEX_CHECK_PACKETS` packets and those from the last key frame to the end are demuxed and must
+    match exactly."""
+    if "mov" not in container.format.name.split(",") or stream.codec_context.has_b_frames:
+        return None
+    try:
+        entries = stream.index_entries
+        file_size = os.path.getsize(path)
+    except (AttributeError, OSError):
+        return None
+    if not len(entries) or (stream.frames and stream.frames != len(entries)):
+        return None  # fragments the table does not list yet
+    order, keys, discard = [], [], set()
+    for entry in entries:
+        if entry.size <= 0:
+            continue
+        if entry.pos < 0 or entry.pos + entry.size > file_size:
+            return None
+        if entry.is_keyframe:
+            keys.append(len(order))
+        if entry.is_discard:
+            discard.add(entry.timestamp)
+        order.append(entry.timestamp)
+    if not keys:
+        return None
+    key_set = set(keys)
+    expected = [(ts, ts, position in key_set, ts in discard) for position, ts in enumerate(order)]
+
+    def demuxed(limit: int | None) -> list[tuple[int, int, bool, bool]]:
+        packets = (p for p in container.demux(stream) if p.pts is not None and p.size)
+        return [(p.pts, p.dts, p.is_keyframe, p.is_discard) for p in islice(packets, limit)]
+
+    head = demuxed(INDEX_CHECK_PACKETS)
+    if head != expected[: len(head)] or len(head) < min(len(expected), INDEX_CHECK_PACKETS):
+        return None
+    if len(expected) > INDEX_CHECK_PACKETS:
+        import av
+
+        try:  # the last group of pictures: the seek lands at or before its key frame
+            container.seek(order[keys[-1]], stream=stream, backward=True, any_frame=False)
+        except av.error.FFmpegError:
+            return None
+        tail = demuxed(None)
+        if not tail or len(tail) > len(expected) or tail != expected[len(expected) - len(tail) :]:
+            return None
+        if len(tail) < len(expected) - keys[-1]:
+            return None
+    return order, list(order), keys, discard, []
 
 
 class PyAVReader(FrameReader):
@@ -88,20 +178,12 @@ class PyAVReader(FrameReader):
             self.stream_index = stream.index
             rate = stream.average_rate or stream.guessed_rate
             self._time_base = float(stream.time_base) if stream.time_base else 0.0
-            order, dts, keys, discard, corrupt = [], [], [], set(), []
-            for packet in container.demux(stream):
-                if packet.pts is None or not packet.size:
-                    continue
-                if deadline is not None and len(order) % 4096 == 0:
-                    deadline.check()
-                if packet.is_keyframe:
-                    keys.append(len(order))
-                if packet.is_discard:
-                    discard.add(packet.pts)
-                if packet.is_corrupt:
-                    corrupt.append(len(order))
-                order.append(packet.pts)
-                dts.append(packet.dts)
+            index = container_index(container, stream, path)
+        self.index_source = "container" if index is not None else "demux"
+        if index is None:  # opened again: the checks above may have read part of the file
+            with av.open(path) as container:
+                index = demux_index(container, container.streams[self.stream_index], deadline)
+        order, dts, keys, discard, corrupt = index
         self.fps = float(rate) if rate else 0.0
         self._order = order  # pts of every packet, in decoding order (positions)
         self._dts = dts
