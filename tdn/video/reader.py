@@ -122,16 +122,19 @@ def container_index(
     if not keys:
         return None
     key_set = set(keys)
-    expected = [(ts, ts, position in key_set, ts in discard) for position, ts in enumerate(order)]
+
+    def expected(start: int, stop: int) -> list[tuple[int, int, bool, bool]]:
+        return [(order[i], order[i], i in key_set, order[i] in discard) for i in range(start, stop)]
 
     def demuxed(limit: int | None) -> list[tuple[int, int, bool, bool]]:
         packets = (p for p in container.demux(stream) if p.pts is not None and p.size)
         return [(p.pts, p.dts, p.is_keyframe, p.is_discard) for p in islice(packets, limit)]
 
+    total = len(order)
     head = demuxed(INDEX_CHECK_PACKETS)
-    if head != expected[: len(head)] or len(head) < min(len(expected), INDEX_CHECK_PACKETS):
+    if len(head) < min(total, INDEX_CHECK_PACKETS) or head != expected(0, len(head)):
         return None
-    if len(expected) > INDEX_CHECK_PACKETS:
+    if total > INDEX_CHECK_PACKETS:
         import av
 
         try:  # the last group of pictures: the seek lands at or before its key frame
@@ -139,9 +142,7 @@ def container_index(
         except av.error.FFmpegError:
             return None
         tail = demuxed(None)
-        if not tail or len(tail) > len(expected) or tail != expected[len(expected) - len(tail) :]:
-            return None
-        if len(tail) < len(expected) - keys[-1]:
+        if not total - keys[-1] <= len(tail) <= total or tail != expected(total - len(tail), total):
             return None
     return order, list(order), keys, discard, []
 
