@@ -91,6 +91,16 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     )
     files["plain_damaged"] = folder / "plain_damaged.mp4"
     damage_packet(plain, files["plain_damaged"], 160)
+    files["plain_fragmented"] = folder / "plain_fragmented.mp4"  # the table lists only the first fragments
+    ffmpeg(
+        "-i",
+        plain,
+        "-c",
+        "copy",
+        "-movflags",
+        "frag_keyframe+empty_moov",
+        files["plain_fragmented"],
+    )
     files["plain_mjpeg"] = folder / "plain_mjpeg.mov"
     ffmpeg("-i", plain, "-c:v", "mjpeg", "-q:v", "2", files["plain_mjpeg"])
     return files
@@ -154,7 +164,8 @@ def test_sampled_frames_are_the_ones_ffmpeg_shows(corpus: dict[str, Path], name:
         ("plain_cut", "container"),  # the edit list's pre-roll is flagged discard in the table too
         ("plain_damaged", "container"),  # damage shows only when decoding, on either path
         ("plain_mjpeg", "container"),
-        ("plain_truncated", "demux"),  # packets past the end of the file: the demuxer flags the cut one
+        ("plain_truncated", "demux"),
+        ("plain_fragmented", "demux"),  # packets past the end of the file: the demuxer flags the cut one
         ("source", "demux"),  # B-frames: the table has no presentation time stamps
         ("cut", "demux"),
         ("ts", "demux"),  # not MP4/MOV

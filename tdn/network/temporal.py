@@ -123,10 +123,11 @@ class TemporalShift(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x5 = _split_time(x, self.num_segments)
-        if x.device.type == "cpu" and _is_channels_last(x):
+        if x.device.type == "cpu" and _is_channels_last(x) and torch.get_num_threads() > 1:
             # Channels-last memory is (N, T, H, W, C), which is exactly a channels-last-3d (N, C, T, H, W)
             # tensor: the shift is then one depthwise (3, 1, 1) convolution, a single pass where the slices
-            # below take three (the inference copy's layout; ~3x faster on CPU, same sums).
+            # below take three (the inference copy's layout; ~3x faster on CPU, same sums). With one thread
+            # torch runs this kernel without oneDNN, slower than the slices: then the slices.
             n, t, c, h, w_ = x5.shape
             y = F.conv3d(
                 x5.permute(0, 2, 1, 3, 4), self.conv.weight.view(c, 1, 3, 1, 1), padding=(1, 0, 0), groups=c

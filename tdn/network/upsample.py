@@ -72,7 +72,7 @@ def add_upsampled(base: Tensor, alpha: float, small: Tensor, beta: float) -> Ten
         lead = base.shape[:-2]
         # One pass: torch.add(input, other, alpha=a) = input + a·other, with the small map broadcast as input.
         out = torch.add((small * beta)[..., :, None, :, None], base.view(*lead, h, fh, w, fw), alpha=alpha)
-        return out.view(*lead, oh, ow)
+        return out.reshape(*lead, oh, ow)  # a view when both maps share a layout
     return alpha * base + beta * nearest_resize(small, (oh, ow))
 
 

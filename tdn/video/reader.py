@@ -87,7 +87,10 @@ def demux_index(
 
 
 def container_index(
-    container: av.container.InputContainer, stream: av.video.stream.VideoStream, path: str
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    path: str,
+    deadline: Deadline | None = None,
 ) -> _Index | None:
     """The same index from the MP4/MOV sample table FFmpeg parsed when the file was opened, without reading
     the media data (a 1-hour clip: milliseconds instead of a pass over the whole file), or None where that
@@ -106,8 +109,8 @@ def container_index(
         file_size = os.path.getsize(path)
     except (AttributeError, OSError):
         return None
-    if not len(entries) or (stream.frames and stream.frames != len(entries)):
-        return None  # fragments the table does not list yet
+    if not len(entries) or stream.frames != len(entries):
+        return None  # fragmented (no sample count; the table lists only fragments read so far)
     order, keys, discard = [], [], set()
     for entry in entries:
         if entry.size <= 0:
@@ -128,11 +131,16 @@ def container_index(
 
     def demuxed(limit: int | None) -> list[tuple[int, int, bool, bool]]:
         packets = (p for p in container.demux(stream) if p.pts is not None and p.size)
-        return [(p.pts, p.dts, p.is_keyframe, p.is_discard) for p in islice(packets, limit)]
+        rows = []
+        for packet in islice(packets, limit):
+            if deadline is not None and len(rows) % 4096 == 0:
+                deadline.check()
+            rows.append((packet.pts, packet.dts, packet.is_keyframe, packet.is_discard))
+        return rows
 
     total = len(order)
-    head = demuxed(INDEX_CHECK_PACKETS)
-    if len(head) < min(total, INDEX_CHECK_PACKETS) or head != expected(0, len(head)):
+    head = demuxed(INDEX_CHECK_PACKETS + 1)  # one more: a file longer than the table shows here
+    if len(head) != min(total, INDEX_CHECK_PACKETS + 1) or head != expected(0, len(head)):
         return None
     if total > INDEX_CHECK_PACKETS:
         import av
@@ -179,7 +187,7 @@ class PyAVReader(FrameReader):
             self.stream_index = stream.index
             rate = stream.average_rate or stream.guessed_rate
             self._time_base = float(stream.time_base) if stream.time_base else 0.0
-            index = container_index(container, stream, path)
+            index = container_index(container, stream, path, deadline)
         self.index_source = "container" if index is not None else "demux"
         if index is None:  # opened again: the checks above may have read part of the file
             with av.open(path) as container:
