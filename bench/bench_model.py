@@ -26,19 +26,27 @@ def timed(fn, x: torch.Tensor) -> float:
     return (time.perf_counter() - start) * 1000
 
 
+def lap(out: dict[str, float], name: str, fn):
+    """``fn()``, its milliseconds stored as ``out[name]``."""
+    start = time.perf_counter()
+    value = fn()
+    out[name] = (time.perf_counter() - start) * 1000
+    return value
+
+
 def tdn_stages(model, x: torch.Tensor) -> dict[str, float]:
     """Milliseconds per stage of one forward of a TDN, stage by stage as ``TDNBackbone.forward`` runs them."""
     b = model.base_model
     t = model.num_segments
     x = x.reshape(x.shape[0] * t, CHANNELS_PER_SEGMENT, *x.shape[-2:])
     c = CENTRE_FRAME * 3
-    out, clock = {}, Stopwatch()
-    s0, s1 = clock(out, "S-TDM", lambda: b.short_term(x))
-    r0 = clock(out, "stem", lambda: b.maxpool(b.relu(b.bn1(b.conv1(x[:, c : c + 3])))))
-    f = clock(out, "res2", lambda: b.fuse2(b.layer1_bak(b.fuse1(r0, s0)), s1))
+    out: dict[str, float] = {}
+    s0, s1 = lap(out, "S-TDM", lambda: b.short_term(x))
+    r0 = lap(out, "stem", lambda: b.maxpool(b.relu(b.bn1(b.conv1(x[:, c : c + 3])))))
+    f = lap(out, "res2", lambda: b.fuse2(b.layer1_bak(b.fuse1(r0, s0)), s1))
     for name, stage in (("res3", b.layer2_bak), ("res4", b.layer3_bak), ("res5", b.layer4_bak)):
-        f = clock(out, name, lambda stage=stage, f=f: stage(f))
-    clock(
+        f = lap(out, name, lambda stage=stage, f=f: stage(f))
+    lap(
         out,
         "head",
         lambda: model.new_fc(torch.flatten(b.avgpool(f), 1)).view(-1, t, model.new_fc.out_features).mean(1),
@@ -48,25 +56,17 @@ def tdn_stages(model, x: torch.Tensor) -> dict[str, float]:
 
 def resnet_stages(model, x: torch.Tensor) -> dict[str, float]:
     """The same for torchvision's ResNet-50 (no S-TDM)."""
-    out, clock = {}, Stopwatch()
-    f = clock(out, "stem", lambda: model.maxpool(model.relu(model.bn1(model.conv1(x)))))
+    out: dict[str, float] = {}
+    f = lap(out, "stem", lambda: model.maxpool(model.relu(model.bn1(model.conv1(x)))))
     for name, stage in (
         ("res2", model.layer1),
         ("res3", model.layer2),
         ("res4", model.layer3),
         ("res5", model.layer4),
     ):
-        f = clock(out, name, lambda stage=stage, f=f: stage(f))
-    clock(out, "head", lambda: model.fc(torch.flatten(model.avgpool(f), 1)))
+        f = lap(out, name, lambda stage=stage, f=f: stage(f))
+    lap(out, "head", lambda: model.fc(torch.flatten(model.avgpool(f), 1)))
     return out
-
-
-class Stopwatch:
-    def __call__(self, out: dict[str, float], name: str, fn):
-        start = time.perf_counter()
-        value = fn()
-        out[name] = (time.perf_counter() - start) * 1000
-        return value
 
 
 def stage_table(fast, resnet_cl, x: torch.Tensor, centre: torch.Tensor, runs: int, warmup: int) -> None:

@@ -58,9 +58,8 @@ class Bottleneck(nn.Module):
             out = self.shift(out)
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
-        out += (
-            identity  # in place, as torchvision: a new map here costs a full allocation and its page faults
-        )
+        # In place, as torchvision: a new map here costs a full allocation and its page faults.
+        out += identity
         return self.relu(out)
 
 

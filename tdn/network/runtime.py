@@ -133,8 +133,12 @@ def thread_policy(gmacs_per_view: float, cores: int | None = None) -> ThreadPoli
 
 def apply_thread_policy(policy: ThreadPolicy) -> None:
     """Set torch's intra-op threads (process-wide) to the policy's count."""
-    if torch.get_num_threads() != policy.threads:
-        torch.set_num_threads(policy.threads)
+    _set_threads(policy.threads)
+
+
+def _set_threads(count: int) -> None:
+    if torch.get_num_threads() != count:
+        torch.set_num_threads(count)
 
 
 class _LoadSampler:
@@ -227,7 +231,5 @@ def use_thread_policy(model: nn.Module) -> int:
     (nothing when none is registered); returns the thread count in use."""
     policy = _policies.get(model)
     if policy is not None:
-        wanted = threads_now(policy)
-        if torch.get_num_threads() != wanted:
-            torch.set_num_threads(wanted)
+        _set_threads(threads_now(policy))
     return torch.get_num_threads()

@@ -65,16 +65,28 @@ INDEX_CHECK_PACKETS = 256
 the last key frame to the end)."""
 
 
-def demux_index(
-    container: av.container.InputContainer, stream: av.video.stream.VideoStream, deadline=None
-) -> _Index:
-    """The index read packet by packet: every packet of the file is demuxed (the whole file is read)."""
-    order, dts, keys, discard, corrupt = [], [], [], set(), []
+def _indexed_packets(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, deadline: Deadline | None
+) -> Iterator[av.Packet]:
+    """The packets the index counts (with a time stamp and data), from where the container stands."""
+    counted = 0
     for packet in container.demux(stream):
         if packet.pts is None or not packet.size:
             continue
-        if deadline is not None and len(order) % 4096 == 0:
+        if deadline is not None and counted % 4096 == 0:
             deadline.check()
+        counted += 1
+        yield packet
+
+
+def demux_index(
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    deadline: Deadline | None = None,
+) -> _Index:
+    """The index read packet by packet: every packet of the file is demuxed (the whole file is read)."""
+    order, dts, keys, discard, corrupt = [], [], [], set(), []
+    for packet in _indexed_packets(container, stream, deadline):
         if packet.is_keyframe:
             keys.append(len(order))
         if packet.is_discard:
@@ -130,13 +142,8 @@ def container_index(
         return [(order[i], order[i], i in key_set, order[i] in discard) for i in range(start, stop)]
 
     def demuxed(limit: int | None) -> list[tuple[int, int, bool, bool]]:
-        packets = (p for p in container.demux(stream) if p.pts is not None and p.size)
-        rows = []
-        for packet in islice(packets, limit):
-            if deadline is not None and len(rows) % 4096 == 0:
-                deadline.check()
-            rows.append((packet.pts, packet.dts, packet.is_keyframe, packet.is_discard))
-        return rows
+        packets = islice(_indexed_packets(container, stream, deadline), limit)
+        return [(p.pts, p.dts, p.is_keyframe, p.is_discard) for p in packets]
 
     total = len(order)
     head = demuxed(INDEX_CHECK_PACKETS + 1)  # one more: a file longer than the table shows here
