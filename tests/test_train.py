@@ -59,6 +59,41 @@ def test_a_tiny_run_lowers_the_loss_and_saves_a_loadable_checkpoint(tiny_data, t
     assert info.synth_version == 2
 
 
+def test_channels_last_training_computes_the_channels_first_gradients(tiny_data, tmp_path):
+    """The default layout is a speed choice only: in train mode (batch statistics) the loss and every
+    parameter's gradient agree with channels-first up to float rounding, and a channels-last run saves
+    the same contiguous file format."""
+    import torch
+
+    from tdn.network.model import build_model
+
+    torch.manual_seed(0)
+    first = build_model("resnet18", 4, 14, "tdn", width=0.25).train()
+    last = build_model("resnet18", 4, 14, "tdn", width=0.25).train()
+    last.load_state_dict(first.state_dict())
+    last.to(memory_format=torch.channels_last)
+    x, y = torch.randn(3, 4 * 15, 64, 64), torch.tensor([1, 5, 9])
+    losses = {}
+    for name, model, inp in ((0, first, x), (1, last, x.contiguous(memory_format=torch.channels_last))):
+        torch.manual_seed(1)  # the same dropout mask
+        losses[name] = torch.nn.functional.cross_entropy(model(inp), y)
+        losses[name].backward()
+    assert losses[0].item() == pytest.approx(losses[1].item(), rel=1e-5)
+    compared = 0
+    for (key, a), b in zip(first.named_parameters(), last.parameters(), strict=True):
+        if a.grad is None:  # the official checkpoint's unused modules (*_bak, resnext_layer1)
+            assert b.grad is None, key
+            continue
+        scale = a.grad.abs().max().item()
+        assert (a.grad - b.grad).abs().max().item() <= 1e-4 * scale + 1e-7, key
+        compared += scale > 0
+    assert compared > 40  # every used parameter of this small model
+
+    train(_cfg(tiny_data, tmp_path / "run", epochs=1, max_steps=2))  # channels_last is the default
+    saved, _ = load_checkpoint(tmp_path / "run" / "model.safetensors", device="cpu")
+    assert all(t.is_contiguous() for t in saved.state_dict().values())
+
+
 def test_an_interrupted_run_resumes_from_its_last_epoch(tiny_data, tmp_path):
     out = tmp_path / "run"
     first = train(_cfg(tiny_data, out, epochs=3, max_steps=8), None)  # "interrupted" after 2 epochs' steps

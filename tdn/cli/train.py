@@ -71,6 +71,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default=None, help="model name stored in the checkpoint")
     parser.add_argument("--init-from", default=None, help="start from this checkpoint's weights")
     parser.add_argument("--no-hflip", dest="hflip", action="store_false")
+    parser.add_argument(
+        "--channels-first",
+        dest="channels_last",
+        action="store_false",
+        help="train in channels-first memory layout (default: channels-last, faster on CPU and CUDA)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -110,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         max_steps=args.max_steps,
         hflip=args.hflip,
+        channels_last=args.channels_last,
         name=args.name or f"{args.variant}-{args.arch}",
         init_from=args.init_from,
         model_options=options,

