@@ -169,6 +169,29 @@ def test_two_by_two_average_pool_equals_torchs(shape):
         assert torch.allclose(g_ours, g_theirs, atol=1e-12)
 
 
+@pytest.mark.parametrize("bias", [False, True])
+def test_the_ltdm_channel_expansion_equals_its_convolution(bias):
+    """The batched-product path (channels-first CPU maps, no weight gradient) computes conv3's sums: values,
+    and the input gradient an explanation takes; with a weight gradient wanted it is the conv itself."""
+    from tdn.network.temporal import _expand_channels
+
+    torch.manual_seed(2)
+    conv = torch.nn.Conv2d(8, 128, 1, bias=bias).double()
+    x = torch.randn(6, 8, 9, 7, dtype=torch.float64)
+    with torch.no_grad():
+        assert torch.allclose(_expand_channels(conv, x), conv(x), atol=1e-12)
+    conv.requires_grad_(False)
+    xg = x.clone().requires_grad_()
+    out = _expand_channels(conv, xg)
+    assert out.grad_fn is not None and "Convolution" not in type(out.grad_fn).__name__  # the product path
+    grad = torch.randn_like(out)
+    (g_ours,) = torch.autograd.grad(out, xg, grad)
+    (g_conv,) = torch.autograd.grad(conv(xg), xg, grad)
+    assert torch.allclose(g_ours, g_conv, atol=1e-12)
+    conv.requires_grad_(True)
+    assert "Convolution" in type(_expand_channels(conv, xg).grad_fn).__name__  # training: the conv
+
+
 @pytest.mark.parametrize("variant", list(VARIANTS))
 @pytest.mark.parametrize("arch", ["resnet18", "resnet34"])
 def test_every_variant_runs_forward_and_backward(arch, variant):

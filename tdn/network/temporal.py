@@ -28,6 +28,22 @@ def _is_channels_last(x: torch.Tensor) -> bool:
     return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
 
 
+def _expand_channels(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """``conv(x)`` for the L-TDM's 1x1 conv from C/16 channels back to C.
+
+    On a channels-first CPU map torch's kernel for so few input channels is ~10x slower than the same sums
+    as one batched matrix product (8 -> 128 channels on 16 maps of 56x56: 23.9 vs 2.4 ms). The product is
+    used where no weight gradient is wanted (inference, explanations); training keeps the convolution,
+    whose weight gradient is the faster of the two."""
+    n, c, h, w = x.shape
+    if x.device.type != "cpu" or not x.is_contiguous() or (torch.is_grad_enabled() and conv.weight.requires_grad):
+        return conv(x)
+    weight = conv.weight.view(1, -1, c).expand(n, -1, -1)
+    flat = x.view(n, c, h * w)
+    out = torch.bmm(weight, flat) if conv.bias is None else torch.baddbmm(conv.bias.view(1, -1, 1), weight, flat)
+    return out.view(n, -1, h, w)
+
+
 class LongTermTDM(nn.Module):
     """L-TDM (official ``mSEModule``): a bidirectional, multi-scale cross-segment difference excitation.
 
@@ -69,7 +85,7 @@ class LongTermTDM(nn.Module):
         coarse = nearest_resize(coarse, (h, w))  # legacy 'nearest', as the official F.interpolate
         fine = self.bn3_smallscale4(self.conv3_smallscale4(d))
         mixed = torch.add(d, fine).add_(coarse).mul_(1.0 / 3)  # (d + coarse + fine) / 3, one allocation
-        return self.bn3(self.conv3(mixed))
+        return self.bn3(_expand_channels(self.conv3, mixed))
 
     def excitation(self, x: torch.Tensor) -> torch.Tensor:
         """The excitation Y = (G_f + G_b)/2 in (-0.5, 0.5), same shape as x."""
