@@ -15,6 +15,7 @@ Needs the ``ffmpeg`` and ``ffprobe`` binaries (Debian's ``ffmpeg``; ``./dev test
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from PIL import Image
 from torchvision import transforms
 
 from tdn.video import ClipError, decode, load_clip
+from tdn.video import reader as reader_module
 from tdn.video.reader import PyAVReader
 from tests.videogen import (
     FFMPEG,
@@ -211,6 +213,54 @@ def test_a_still_in_stream_0_is_not_the_video(corpus: dict[str, Path]) -> None:
     assert [read_index(f) for f in clip.display_frames[0]] == clip.centre_indices.tolist()
     art = load_clip(corpus["cover_art"])
     assert art.stream_index == 0 and art.num_frames == FRAMES
+
+
+@pytest.mark.parametrize("name", [*NAMES, "source", "plain", "damaged", "plain_damaged"])
+def test_two_decoding_lanes_give_the_frames_ffmpeg_shows(
+    corpus: dict[str, Path], name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fast pass split over two threads (normally for long, sparsely sampled clips: forced here) gives
+    every sampled frame as the ffmpeg command line shows it, on every file of the corpus."""
+    monkeypatch.setattr(reader_module, "LANE_MIN_PACKETS", 0)
+    monkeypatch.setattr(reader_module.os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    path = corpus[name]
+    if "damaged" in name:  # damage found mid-request re-reads the clip (FramesLost): load_clip's protocol
+        assert_shows_what_ffmpeg_shows(path)
+        return
+    probe = decode.probe(str(path), path.name, None)
+    reader = PyAVReader(str(path), probe.rotation, stream_index=probe.stream_index)
+    wanted = sorted({int(i) for i in np.linspace(0, reader.num_frames - 1, 24).round()})
+    frames = dict(reader.frames(wanted))
+    assert sorted(frames) == wanted
+    assert reader.stats["lanes"] == (1 if reader._damaged else 2), reader.stats  # known damage: one lane
+    reference = ffmpeg_frames(path)
+    for index in wanted:
+        np.testing.assert_array_equal(frames[index], reference[index], err_msg=f"{name} frame {index}")
+
+
+def test_a_second_lane_stops_when_the_caller_does_and_passes_its_errors_on(
+    corpus: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reader_module, "LANE_MIN_PACKETS", 0)
+    monkeypatch.setattr(reader_module.os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    path = str(corpus["plain"])
+    reader = PyAVReader(path, 0)
+    frames = reader.raw_frames([10, 40, 90, 140, 190, 240, 290])
+    next(frames)
+    frames.close()  # joins the lane thread; nothing left running
+    assert not [t for t in threading.enumerate() if t.name == "tdn-decode-lane"]
+
+
+    class LaneDeadline:  # the time limit runs out in the second lane only
+        def check(self) -> None:
+            if threading.current_thread().name == "tdn-decode-lane":
+                raise ClipError("timeout", "out of time in the second lane")
+
+    late = PyAVReader(path, 0, deadline=LaneDeadline())
+    with pytest.raises(ClipError, match="second lane") as caught:
+        list(late.raw_frames([10, 40, 90, 140, 190, 240, 290]))
+    assert caught.value.kind == "timeout"
+    assert not [t for t in threading.enumerate() if t.name == "tdn-decode-lane"]
 
 
 @pytest.mark.parametrize("name", ["ts", "flv"])

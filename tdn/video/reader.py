@@ -38,7 +38,10 @@
 from __future__ import annotations
 
 import bisect
+import copy
 import os
+import queue
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain, islice
 from typing import TYPE_CHECKING
@@ -53,6 +56,9 @@ if TYPE_CHECKING:
 SEEK_STEPS_BACK = 3  # earlier key frames a seek that lands too late is retried with
 LANDING_PACKETS = 64  # packets read after a seek to find one the index knows, before trying elsewhere
 REORDER_SLACK = 16  # packets decoded past a checked group of pictures, so that its frames all come out
+
+LANE_MIN_PACKETS = 400  # packets to decode before the fast pass is split in two lanes (threads)
+LANE_QUEUE = 4  # frames the second lane may hold ready for the caller
 
 _NO_POSITION = -2  # a packet the index does not hold (a flush packet, or one without time stamps)
 
@@ -168,7 +174,8 @@ class PyAVReader(FrameReader):
 
     ``stream_index`` is the container's index of the stream to read (None: :func:`choose_stream`);
     ``deadline``, when given, is checked while reading. ``stats`` counts what the last :meth:`raw_frames`
-    did: "seeks", "packets" sent to the decoder, and "plain_passes" (decodes from the start of the file).
+    did: "seeks", "packets" sent to the decoder, "plain_passes" (decodes from the start of the file) and
+    "lanes" (threads the fast pass used: :meth:`_lane_split`).
     """
 
     def __init__(
@@ -186,7 +193,7 @@ class PyAVReader(FrameReader):
         # (width, height) of the upright output for the reduced path; swscale scales before np.rot90 turns
         self._scale = None if size is None else (size[::-1] if self._turns % 2 else size)
         self.warnings: list[str] = []
-        self.stats = {"seeks": 0, "packets": 0, "plain_passes": 0}
+        self.stats = {"seeks": 0, "packets": 0, "plain_passes": 0, "lanes": 0}
         with av.open(path) as container:
             stream = container.streams[stream_index] if stream_index is not None else choose_stream(container)
             if stream is None or stream.type != "video":
@@ -222,11 +229,16 @@ class PyAVReader(FrameReader):
     # ------------------------------------------------------------------------------------ reading
 
     def raw_frames(self, indices: Sequence[int]) -> Iterator[tuple[int, av.VideoFrame]]:
-        self.stats = {"seeks": 0, "packets": 0, "plain_passes": 0}
+        self.stats = {"seeks": 0, "packets": 0, "plain_passes": 0, "lanes": 0}
         targets = sorted(set(indices))
         wanted = {self._pts[i]: i for i in targets}
         found: set[int] = set()
-        yield from self._fast_pass(targets, wanted, found)
+        split = self._lane_split(targets)
+        self.stats["lanes"] = 1 if split is None else 2
+        if split is None:
+            yield from self._fast_pass(targets, wanted, found)
+        else:
+            yield from self._two_lanes(targets, split, wanted, found)
         self._drop_rejected(found)
         missing = [i for i in targets if i not in found]
         if missing:  # a demuxer whose seeks miss, or frames whose time stamps moved: plain decoding
@@ -277,6 +289,104 @@ class PyAVReader(FrameReader):
                         yield index, frame
                     if frame.pts is not None and frame.pts >= target_pts:
                         break
+
+    def _lane_split(self, targets: list[int]) -> int | None:
+        """Where to split ``targets`` between two decoding lanes, or None for one lane.
+
+        A long clip sampled sparsely is decoder-bound: every target costs the packets from its key frame
+        on (a 1-hour clip with a key frame every 250 frames: ~2,000 packets for 40 frames). Runs that start
+        at different key frames are independent, so two threads, each with its own container and decoder,
+        decode them at once (PyAV lets go of the GIL while FFmpeg decodes). Used with two usable cores or
+        more, no damage known, and at least ``LANE_MIN_PACKETS`` packets to decode; the split falls
+        between runs, where the estimated work is most even."""
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        if cores < 2 or self._damaged or len(targets) < 2:
+            return None
+        runs: list[tuple[int, int]] = []  # (first target's place in targets, estimated packets)
+        reach = -1  # position of the last target of the current run
+        for place, target in enumerate(targets):
+            position = self._position[self._pts[target]]
+            key = max(self._start_key(self._pts[target]), 0)
+            if runs and key <= reach:  # decoding on from the run before reaches it
+                runs[-1] = (runs[-1][0], runs[-1][1] + max(0, position - reach))
+            else:
+                runs.append((place, position - key + 1))
+            reach = max(reach, position)
+        total = sum(cost for _, cost in runs)
+        if len(runs) < 2 or total < LANE_MIN_PACKETS:
+            return None
+        best, before = None, 0
+        for (place, _), (_, cost) in zip(runs[1:], runs[:-1], strict=True):
+            before += cost
+            if best is None or abs(total - 2 * before) < best[0]:
+                best = (abs(total - 2 * before), place)
+        return best[1]
+
+    def _two_lanes(
+        self, targets: list[int], split: int, wanted: dict[int, int], found: set[int]
+    ) -> Iterator[tuple[int, av.VideoFrame]]:
+        """The fast pass over ``targets[:split]`` here and over ``targets[split:]`` in a second thread, on
+        a copy of the reader that shares the index and keeps its own seek calibration, counters and
+        rejected packets (merged afterwards). Frames are yielded as they come, each index once."""
+        lane = copy.copy(self)
+        lane.stats = dict.fromkeys(("seeks", "packets"), 0)
+        lane._rejected = set()
+        lane._modes = list(self._modes)
+        lane_found: set[int] = set()
+        ready: queue.Queue = queue.Queue(maxsize=LANE_QUEUE)
+        stop = threading.Event()
+        done = object()
+
+        def hand_over(item: object) -> bool:
+            while not stop.is_set():
+                try:
+                    ready.put(item, timeout=0.05)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def work() -> None:
+            try:
+                for item in lane._fast_pass(targets[split:], wanted, lane_found):
+                    if not hand_over(item):
+                        return
+                hand_over(done)
+            except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread
+                hand_over(error)
+
+        thread = threading.Thread(target=work, name="tdn-decode-lane", daemon=True)
+        thread.start()
+        finished = False
+
+        def take(item: object) -> Iterator[tuple[int, av.VideoFrame]]:
+            nonlocal finished
+            if item is done:
+                finished = True
+            elif isinstance(item, BaseException):
+                raise item
+            elif item[0] not in found:
+                found.add(item[0])
+                yield item
+
+        try:
+            for item in self._fast_pass(targets[:split], wanted, found):
+                yield item
+                while not finished:
+                    try:
+                        extra = ready.get_nowait()
+                    except queue.Empty:
+                        break
+                    yield from take(extra)
+            while not finished:
+                yield from take(ready.get())
+        finally:
+            stop.set()
+            thread.join()
+            for key, value in lane.stats.items():
+                self.stats[key] += value
+            self._rejected |= lane._rejected
+        found |= lane_found
 
     def _plain_pass(
         self, targets: list[int], wanted: dict[int, int], found: set[int]
