@@ -75,7 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--channels-first",
         dest="channels_last",
         action="store_false",
-        help="train in channels-first memory layout (default: channels-last, faster on CPU and CUDA)",
+        help="train in channels-first memory layout (default: channels-last, ~1.1x faster per step on CPU)",
     )
 
 
