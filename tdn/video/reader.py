@@ -18,7 +18,8 @@
   returned wrong frames when asked for sparse frames on a busy machine, mis-sized 90°/270° output and
   failed on some widths of 144 px or less.) A long clip sampled sparsely costs the packets from each
   target's key frame on; with two cores those runs are decoded in two lanes (threads with their own
-  container and decoder, :meth:`PyAVReader._lane_split`), the same frames, about twice as fast.
+  container and decoder, :meth:`PyAVReader._lane_split`): the same frames; on a 2-core machine, where the
+  resize threads share the cores, a 1-hour clip loads in 168 instead of 192 ms.
 * **Seeking is verified.** Demuxers seek differently: MP4 and Matroska land on the key frame at or before
   a time stamp, MPEG-TS on whatever packet has about that decoding time stamp (often not a key frame),
   FLV through an index it builds as it reads, and an MP4 with an edit list by time stamps shifted from
