@@ -250,7 +250,6 @@ def test_a_second_lane_stops_when_the_caller_does_and_passes_its_errors_on(
     frames.close()  # joins the lane thread; nothing left running
     assert not [t for t in threading.enumerate() if t.name == "tdn-decode-lane"]
 
-
     class LaneDeadline:  # the time limit runs out in the second lane only
         def check(self) -> None:
             if threading.current_thread().name == "tdn-decode-lane":

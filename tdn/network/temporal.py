@@ -36,11 +36,19 @@ def _expand_channels(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     used where no weight gradient is wanted (inference, explanations); training keeps the convolution,
     whose weight gradient is the faster of the two."""
     n, c, h, w = x.shape
-    if x.device.type != "cpu" or not x.is_contiguous() or (torch.is_grad_enabled() and conv.weight.requires_grad):
+    if (
+        x.device.type != "cpu"
+        or not x.is_contiguous()
+        or (torch.is_grad_enabled() and conv.weight.requires_grad)
+    ):
         return conv(x)
     weight = conv.weight.view(1, -1, c).expand(n, -1, -1)
     flat = x.view(n, c, h * w)
-    out = torch.bmm(weight, flat) if conv.bias is None else torch.baddbmm(conv.bias.view(1, -1, 1), weight, flat)
+    out = (
+        torch.bmm(weight, flat)
+        if conv.bias is None
+        else torch.baddbmm(conv.bias.view(1, -1, 1), weight, flat)
+    )
     return out.view(n, -1, h, w)
 
 
