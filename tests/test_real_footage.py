@@ -176,7 +176,7 @@ def test_sampled_frames_are_the_ones_ffmpeg_shows(corpus: dict[str, Path], name:
 def test_the_sample_table_index_equals_the_demuxers(corpus: dict[str, Path], name: str, source: str) -> None:
     import av
 
-    from tdn.video.reader import demux_index
+    from tdn.video.packet_index import demux_index
 
     path = corpus[name]
     probe = decode.probe(str(path), path.name, None)
