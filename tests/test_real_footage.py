@@ -222,7 +222,7 @@ def test_two_decoding_lanes_give_the_frames_ffmpeg_shows(
     """The fast pass split over two threads (normally for long, sparsely sampled clips: forced here) gives
     every sampled frame as the ffmpeg command line shows it, on every file of the corpus."""
     monkeypatch.setattr(reader_module, "LANE_MIN_PACKETS", 0)
-    monkeypatch.setattr(reader_module.os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    monkeypatch.setattr(reader_module, "usable_cores", lambda: 2)
     path = corpus[name]
     if "damaged" in name:  # damage found mid-request re-reads the clip (FramesLost): load_clip's protocol
         assert_shows_what_ffmpeg_shows(path)
@@ -242,7 +242,7 @@ def test_a_second_lane_stops_when_the_caller_does_and_passes_its_errors_on(
     corpus: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(reader_module, "LANE_MIN_PACKETS", 0)
-    monkeypatch.setattr(reader_module.os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    monkeypatch.setattr(reader_module, "usable_cores", lambda: 2)
     path = str(corpus["plain"])
     reader = PyAVReader(path, 0)
     frames = reader.raw_frames([10, 40, 90, 140, 190, 240, 290])

@@ -47,6 +47,7 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
 # ------------------------------------------------------------------------------------------ precision
 
 from tdn.contract import DEFAULT_PRECISION, PRECISIONS  # noqa: E402 (torch-free, for argument parsing)
+from tdn.util import usable_cores  # noqa: E402
 
 _precision = DEFAULT_PRECISION
 
@@ -113,11 +114,6 @@ class ThreadPolicy:
     threads: int
     cores: int
     reason: str
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (its affinity where the platform tells it)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def thread_policy(gmacs_per_view: float, cores: int | None = None) -> ThreadPolicy:

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import bisect
 import copy
-import os
 import queue
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -51,6 +50,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tdn.util import usable_cores
 from tdn.video.decode import NONREF_SKIP_CODECS, ClipError, Deadline, FrameReader, FramesLost, choose_stream
 from tdn.video.packet_index import container_index, demux_index
 
@@ -60,6 +60,8 @@ if TYPE_CHECKING:
 SEEK_STEPS_BACK = 3  # earlier key frames a seek that lands too late is retried with
 LANDING_PACKETS = 64  # packets read after a seek to find one the index knows, before trying elsewhere
 REORDER_SLACK = 16  # packets decoded past a checked group of pictures, so that its frames all come out
+
+STATS = ("seeks", "packets", "plain_passes", "lanes")  # what PyAVReader.stats counts
 
 LANE_MIN_PACKETS = 400  # packets to decode before the fast pass is split in two lanes (threads)
 LANE_QUEUE = 4  # frames the second lane may hold ready for the caller
@@ -92,7 +94,7 @@ class PyAVReader(FrameReader):
         # (width, height) of the upright output for the reduced path; swscale scales before np.rot90 turns
         self._scale = None if size is None else (size[::-1] if self._turns % 2 else size)
         self.warnings: list[str] = []
-        self.stats = {"seeks": 0, "packets": 0, "plain_passes": 0, "lanes": 0}
+        self.stats = dict.fromkeys(STATS, 0)
         with av.open(path) as container:
             stream = container.streams[stream_index] if stream_index is not None else choose_stream(container)
             if stream is None or stream.type != "video":
@@ -128,7 +130,7 @@ class PyAVReader(FrameReader):
     # ------------------------------------------------------------------------------------ reading
 
     def raw_frames(self, indices: Sequence[int]) -> Iterator[tuple[int, av.VideoFrame]]:
-        self.stats = {"seeks": 0, "packets": 0, "plain_passes": 0, "lanes": 0}
+        self.stats = dict.fromkeys(STATS, 0)
         targets = sorted(set(indices))
         wanted = {self._pts[i]: i for i in targets}
         found: set[int] = set()
@@ -198,14 +200,13 @@ class PyAVReader(FrameReader):
         decode them at once (PyAV lets go of the GIL while FFmpeg decodes). Used with two usable cores or
         more, no damage known, and at least ``LANE_MIN_PACKETS`` packets to decode; the split falls
         between runs, where the estimated work is most even."""
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        if cores < 2 or self._damaged or len(targets) < 2:
+        if usable_cores() < 2 or self._damaged or len(targets) < 2:
             return None
         runs: list[tuple[int, int]] = []  # (first target's place in targets, estimated packets)
         reach = -1  # position of the last target of the current run
         for place, target in enumerate(targets):
-            position = self._position[self._pts[target]]
-            key = max(self._start_key(self._pts[target]), 0)
+            pts = self._pts[target]
+            position, key = self._position[pts], max(self._start_key(pts), 0)
             if runs and key <= reach:  # decoding on from the run before reaches it
                 runs[-1] = (runs[-1][0], runs[-1][1] + max(0, position - reach))
             else:
@@ -285,7 +286,6 @@ class PyAVReader(FrameReader):
             for key, value in lane.stats.items():
                 self.stats[key] += value
             self._rejected |= lane._rejected
-        found |= lane_found
 
     def _plain_pass(
         self, targets: list[int], wanted: dict[int, int], found: set[int]
