@@ -170,26 +170,42 @@ def test_two_by_two_average_pool_equals_torchs(shape):
 
 
 @pytest.mark.parametrize("bias", [False, True])
-def test_the_ltdm_channel_expansion_equals_its_convolution(bias):
-    """The batched-product path (channels-first CPU maps, no weight gradient) computes conv3's sums: values,
-    and the input gradient an explanation takes; with a weight gradient wanted it is the conv itself."""
+@pytest.mark.parametrize("with_bn", [False, True])
+def test_the_ltdm_channel_expansion_equals_its_convolution(bias, with_bn):
+    """The batched-product path (channels-first CPU maps, no weight gradient; BN folded in, the bias as a
+    ones channel) computes conv3 + BN's sums: values, and the input gradient an explanation takes; with a
+    weight gradient wanted it is the conv itself."""
+    from tdn.network.convbn import FoldingConv2d
     from tdn.network.temporal import _expand_channels
 
     torch.manual_seed(2)
-    conv = torch.nn.Conv2d(8, 128, 1, bias=bias).double()
+    conv = FoldingConv2d(8, 128, 1, bias=bias).double()
+    bn = torch.nn.BatchNorm2d(128).double().eval() if with_bn else torch.nn.Identity()
+    if with_bn:
+        with torch.no_grad():
+            bn.running_mean.uniform_(-1, 1)
+            bn.bias.uniform_(-1, 1)
+
+    def reference(x: torch.Tensor) -> torch.Tensor:
+        return bn(F.conv2d(x, conv.weight, conv.bias))
+
     x = torch.randn(6, 8, 9, 7, dtype=torch.float64)
     with torch.no_grad():
-        assert torch.allclose(_expand_channels(conv, x), conv(x), atol=1e-12)
+        assert torch.allclose(_expand_channels(conv, bn, x), reference(x), atol=1e-12)
     conv.requires_grad_(False)
+    bn.requires_grad_(False)
     xg = x.clone().requires_grad_()
-    out = _expand_channels(conv, xg)
+    out = _expand_channels(conv, bn, xg)
     assert out.grad_fn is not None and "Convolution" not in type(out.grad_fn).__name__  # the product path
     grad = torch.randn_like(out)
     (g_ours,) = torch.autograd.grad(out, xg, grad)
-    (g_conv,) = torch.autograd.grad(conv(xg), xg, grad)
+    (g_conv,) = torch.autograd.grad(reference(xg), xg, grad)
     assert torch.allclose(g_ours, g_conv, atol=1e-12)
     conv.requires_grad_(True)
-    assert "Convolution" in type(_expand_channels(conv, xg).grad_fn).__name__  # training: the conv
+    bn.requires_grad_(True)
+    grad_fn = _expand_channels(conv, bn, xg).grad_fn
+    # training: the conv (then BN, when there is one)
+    assert ("Batch" if with_bn else "Convolution") in type(grad_fn).__name__
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))

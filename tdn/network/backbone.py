@@ -10,18 +10,18 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from tdn.network.convbn import ConvBN, FoldingConv2d
 from tdn.network.temporal import LongTermTDM, TemporalShift
 
 
-def conv_bn(in_ch: int, out_ch: int, kernel: int, stride: int = 1) -> tuple[nn.Conv2d, nn.BatchNorm2d]:
-    """A biased conv (FBResNet style) and its BatchNorm."""
-    conv = nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2, bias=True)
+def conv_bn(in_ch: int, out_ch: int, kernel: int, stride: int = 1) -> tuple[FoldingConv2d, nn.BatchNorm2d]:
+    """A biased conv (FBResNet style) and its BatchNorm; the block calls ``conv(x, bn)``."""
+    conv = FoldingConv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2, bias=True)
     return conv, nn.BatchNorm2d(out_ch)
 
 
-def make_downsample(in_ch: int, out_ch: int, stride: int) -> nn.Sequential:
-    conv, bn = conv_bn(in_ch, out_ch, 1, stride)
-    return nn.Sequential(conv, bn)
+def make_downsample(in_ch: int, out_ch: int, stride: int) -> ConvBN:
+    return ConvBN(*conv_bn(in_ch, out_ch, 1, stride))
 
 
 class Bottleneck(nn.Module):
@@ -51,13 +51,13 @@ class Bottleneck(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.conv1(x, self.bn1))
         if hasattr(self, "mse"):
             out = self.mse(out)
         if hasattr(self, "shift"):
             out = self.shift(out)
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
+        out = self.relu(self.conv2(out, self.bn2))
+        out = self.conv3(out, self.bn3)
         # In place, as torchvision: a new map here costs a full allocation and its page faults.
         out += identity
         return self.relu(out)
@@ -94,8 +94,8 @@ class BasicBlock(nn.Module):
             out = self.mse(out)
         if hasattr(self, "shift"):
             out = self.shift(out)
-        out = self.relu(self.bn1(self.conv1(out)))
-        out = self.bn2(self.conv2(out))
+        out = self.relu(self.conv1(out, self.bn1))
+        out = self.conv2(out, self.bn2)
         out += identity
         return self.relu(out)
 

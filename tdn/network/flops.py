@@ -17,7 +17,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from tdn.contract import CHANNELS_PER_SEGMENT
 from tdn.network.model import TDN
 from tdn.network.runtime import eval_mode
-from tdn.network.temporal import TemporalShift
+from tdn.network.temporal import TemporalShift, as_written
 from tdn.util import ms_since
 
 
@@ -67,7 +67,7 @@ def count_gmacs(model: TDN, size: int = 224) -> MacCount:
         if isinstance(module, TemporalShift)
     ]
     try:
-        with FlopCounterMode(display=False) as counter, torch.no_grad(), eval_mode(model):
+        with FlopCounterMode(display=False) as counter, torch.no_grad(), eval_mode(model), as_written():
             model(x)
     finally:
         for h in handles:

@@ -3,7 +3,9 @@
 Eval-mode BN is an affine map per channel, so ``bn(conv(x)) = conv'(x)`` with
 ``w' = w·γ/σ`` and ``b' = (b − μ)·γ/σ + β`` (σ = sqrt(var + eps)). TDN has 116 BNs in ResNet-50 form (53 in a
 plain ResNet-50): each is a full pass over its feature map on the CPU. Folding removes those passes; the
-logits move by float rounding only (checked against the reference fixture in the tests).
+logits move by float rounding only (checked against the reference fixture in the tests). The plain model
+folds the same way on the fly while it is frozen (``tdn.network.convbn``); this copy folds once for good and
+adds what only a frozen copy can have: channels-last weights and no parameters to watch.
 The copy keeps every module name that explanations hook, but its state dict is not checkpoint-compatible.
 """
 
@@ -15,6 +17,7 @@ import torch
 from torch import nn
 
 from tdn.network.backbone import BasicBlock, Bottleneck
+from tdn.network.convbn import folded_weights
 from tdn.network.model import TDN
 from tdn.network.temporal import LongTermTDM
 
@@ -22,10 +25,9 @@ from tdn.network.temporal import LongTermTDM
 @torch.no_grad()
 def fold_pair(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
     """Fold ``bn`` into ``conv`` in place (the caller then replaces ``bn`` by Identity)."""
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
-    conv.weight.mul_(scale.view(-1, *([1] * (conv.weight.dim() - 1))))
-    conv.bias = nn.Parameter((bias - bn.running_mean) * scale + bn.bias)
+    weight, bias = folded_weights(conv.weight, conv.bias, bn)
+    conv.weight.copy_(weight)
+    conv.bias = nn.Parameter(bias)
 
 
 _PAIRS = {

@@ -14,7 +14,8 @@ from torch import Tensor, nn
 
 from tdn.contract import CENTRE_FRAME, CHANNELS_PER_SEGMENT, FRAMES_PER_SNIPPET
 from tdn.network.backbone import BasicBlock, Block, Bottleneck, conv_bn, make_stage
-from tdn.network.upsample import AvgPool2x2, add_upsampled
+from tdn.network.convbn import ConvBNReLU, FoldingConv2d
+from tdn.network.upsample import AvgPool2x2, MaxPool3x3, add_upsampled
 
 ARCHS: dict[str, tuple[Block, tuple[int, int, int, int]]] = {
     "resnet18": (BasicBlock, (2, 2, 2, 2)),
@@ -210,12 +211,12 @@ class TDNBackbone(nn.Module):
             # Never trained: DDP would wait for its gradient forever, and an optimiser would decay it.
             self.conv1_temp = nn.Conv2d(3, stem, 7, 2, 3, bias=True).requires_grad_(False)
         if cfg.s_tdm:
-            self.conv1_5 = nn.Sequential(
-                nn.Conv2d(12, stem, 7, 2, 3, bias=False), nn.BatchNorm2d(stem), nn.ReLU(inplace=True)
+            self.conv1_5 = ConvBNReLU(
+                FoldingConv2d(12, stem, 7, 2, 3, bias=False), nn.BatchNorm2d(stem), nn.ReLU(inplace=True)
             )
-            self.maxpool_diff = nn.MaxPool2d(3, 2, 1)
+            self.maxpool_diff = MaxPool3x3()
             self.resnext_layer1 = make_stage(block, stem, widths[0], layers[0], 1, t)
-        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        self.maxpool = MaxPool3x3()
         alpha, beta = fusion_weights(t)
         self.fuse1 = Fusion(alpha, beta)
         self.layer1_bak = make_stage(block, stem, widths[0], layers[0], 1, t)
@@ -245,7 +246,7 @@ class TDNBackbone(nn.Module):
         s0 = s1 = None
         if hasattr(self, "conv1_5"):
             s0, s1 = self.short_term(x)
-        r0 = self.maxpool(self.relu(self.bn1(self.conv1(x[:, c : c + 3]))))
+        r0 = self.maxpool(self.relu(self.conv1(x[:, c : c + 3], self.bn1)))
         out = self.layer1_bak(self.fuse1(r0, s0))
         out = self.fuse2(out, s1)
         out = self.layer4_bak(self.layer3_bak(self.layer2_bak(out)))

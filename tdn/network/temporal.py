@@ -6,10 +6,15 @@ Attribute names follow the official state dict (``mse.*`` and ``shift.conv.weigh
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tdn.network.convbn import FoldingConv2d
 from tdn.network.upsample import avg_pool_2x2, nearest_resize
 
 
@@ -28,8 +33,22 @@ def _is_channels_last(x: torch.Tensor) -> bool:
     return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
 
 
-def _expand_channels(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    """``conv(x)`` for the L-TDM's 1x1 conv from C/16 channels back to C.
+_AS_WRITTEN: ContextVar[bool] = ContextVar("tdn_ltdm_as_written", default=False)
+
+
+@contextlib.contextmanager
+def as_written() -> Iterator[None]:
+    """Run the L-TDM's expansion as the official 1x1 convolution (what ``count_gmacs`` counts): the fast
+    product below adds a ones channel for the bias, whose multiply-adds the official network does not have."""
+    token = _AS_WRITTEN.set(True)
+    try:
+        yield
+    finally:
+        _AS_WRITTEN.reset(token)
+
+
+def _expand_channels(conv: FoldingConv2d, bn: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``bn(conv(x))`` for the L-TDM's 1x1 conv from C/16 channels back to C (BN folded in when it can be).
 
     On a channels-first CPU map torch's kernel for so few input channels is ~10x slower than the same sums
     as one batched matrix product (8 -> 128 channels on 16 maps of 56x56: 23.9 vs 2.4 ms). The product is
@@ -38,18 +57,20 @@ def _expand_channels(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     n, c, h, w = x.shape
     if (
         x.device.type != "cpu"
+        or _AS_WRITTEN.get()
         or not x.is_contiguous()
         or (torch.is_grad_enabled() and conv.weight.requires_grad)
     ):
-        return conv(x)
-    weight = conv.weight.view(1, -1, c).expand(n, -1, -1)
-    flat = x.view(n, c, h * w)
-    out = (
-        torch.bmm(weight, flat)
-        if conv.bias is None
-        else torch.baddbmm(conv.bias.view(1, -1, 1), weight, flat)
-    )
-    return out.view(n, -1, h, w)
+        return conv(x, bn)
+    weight, bias, rest = conv.effective(bn)
+    weight, flat = weight.view(-1, c), x.view(n, c, h * w)
+    if bias is not None:
+        # The bias as one more input channel of ones: baddbmm would first copy the broadcast bias into the
+        # C-wide output (a full extra pass); a ones row on the C/16-wide input costs a sixteenth of that.
+        weight = torch.cat([weight, bias.view(-1, 1)], 1)
+        flat = torch.cat([flat, flat.new_ones(n, 1, h * w)], 1)
+    out = torch.bmm(weight.expand(n, -1, -1), flat).view(n, -1, h, w)
+    return out if rest is None else rest(out)
 
 
 class LongTermTDM(nn.Module):
@@ -62,19 +83,19 @@ class LongTermTDM(nn.Module):
         super().__init__()
         reduced = max(1, channels // reduction)
         self.num_segments = num_segments
-        self.conv1 = nn.Conv2d(channels, reduced, 1, bias=False)
+        self.conv1 = FoldingConv2d(channels, reduced, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(reduced)
         self.conv2 = nn.Conv2d(reduced, reduced, 3, padding=1, groups=reduced, bias=False)
-        self.conv3 = nn.Conv2d(reduced, channels, 1, bias=False)
+        self.conv3 = FoldingConv2d(reduced, channels, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(channels)
-        self.conv3_smallscale2 = nn.Conv2d(reduced, reduced, 3, padding=1, bias=False)
+        self.conv3_smallscale2 = FoldingConv2d(reduced, reduced, 3, padding=1, bias=False)
         self.bn3_smallscale2 = nn.BatchNorm2d(reduced)
-        self.conv3_smallscale4 = nn.Conv2d(reduced, reduced, 3, padding=1, bias=False)
+        self.conv3_smallscale4 = FoldingConv2d(reduced, reduced, 3, padding=1, bias=False)
         self.bn3_smallscale4 = nn.BatchNorm2d(reduced)
 
     def differences(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Forward and backward feature differences Df, Db, each (N·T, C/16, H, W), zero at the clip ends."""
-        b = self.bn1(self.conv1(x))
+        b = self.conv1(x, self.bn1)
         c_hat = self.conv2(b)
         b5 = _split_time(b, self.num_segments)
         c5 = _split_time(c_hat, self.num_segments)
@@ -89,11 +110,11 @@ class LongTermTDM(nn.Module):
     def _gate_logits(self, d: torch.Tensor) -> torch.Tensor:
         """BN(conv(M)) with M the mean of D and its two scale branches; G = sigmoid(·) − 0.5."""
         h, w = d.shape[-2:]
-        coarse = self.bn3_smallscale2(self.conv3_smallscale2(avg_pool_2x2(d)))
+        coarse = self.conv3_smallscale2(avg_pool_2x2(d), self.bn3_smallscale2)
         coarse = nearest_resize(coarse, (h, w))  # legacy 'nearest', as the official F.interpolate
-        fine = self.bn3_smallscale4(self.conv3_smallscale4(d))
+        fine = self.conv3_smallscale4(d, self.bn3_smallscale4)
         mixed = torch.add(d, fine).add_(coarse).mul_(1.0 / 3)  # (d + coarse + fine) / 3, one allocation
-        return self.bn3(_expand_channels(self.conv3, mixed))
+        return _expand_channels(self.conv3, self.bn3, mixed)
 
     def excitation(self, x: torch.Tensor) -> torch.Tensor:
         """The excitation Y = (G_f + G_b)/2 in (-0.5, 0.5), same shape as x."""

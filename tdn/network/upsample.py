@@ -1,4 +1,5 @@
-"""Exact, fast replacements for ``F.interpolate(x, size)`` in its legacy 'nearest' mode and for 2x2 average pooling.
+"""Exact, fast replacements for ``F.interpolate(x, size)`` in its legacy 'nearest' mode, 2x2 average pooling and the
+stem's 3x3 max-pooling.
 
 torch's CPU kernel for nearest upsampling spends most of its time in a layout copy, far longer than a
 gather of the same pixels (README, "Benchmarks"). TDN upsamples many times per forward, so the model uses
@@ -8,6 +9,7 @@ these gathers instead; they pick exactly the same source pixels (index = floor(d
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -96,3 +98,54 @@ class AvgPool2x2(nn.AvgPool2d):
 
     def forward(self, x: Tensor) -> Tensor:
         return avg_pool_2x2(x)
+
+
+def _every_second(x: Tensor, dim: int, start: int, count: int) -> Tensor:
+    """Elements start, start+2, ..., start+2(count-1) of x along ``dim`` (< 0), as a view."""
+    span = x.narrow(dim, start, 2 * count - 1)
+    return span[(Ellipsis, slice(None, None, 2), *([slice(None)] * (-dim - 1)))]
+
+
+def _max3_stride2(x: Tensor, dim: int) -> Tensor:
+    """Max over windows of 3 with stride 2 and one padded (ignored) element each side, along ``dim`` (< 0)."""
+    n = x.shape[dim]
+    size, pairs = (n - 1) // 2 + 1, n // 2
+    out = x.new_empty(*x.shape[:dim], size, *x.shape[dim:][1:])
+    # Output j covers inputs 2j-1, 2j, 2j+1: first the pairs (2j, 2j+1), then the left neighbour 2j-1.
+    if pairs:
+        head = out.narrow(dim, 0, pairs)
+        torch.maximum(_every_second(x, dim, 0, pairs), _every_second(x, dim, 1, pairs), out=head)
+    if size > pairs:  # odd length: the last window holds 2j-1 and 2j only
+        out.narrow(dim, pairs, 1).copy_(x.narrow(dim, n - 1, 1))
+    if size > 1:
+        rest = out.narrow(dim, 1, size - 1)
+        torch.maximum(rest, _every_second(x, dim, 1, size - 1), out=rest)
+    return out
+
+
+def max_pool_3x3_s2(x: Tensor) -> Tensor:
+    """``F.max_pool2d(x, 3, 2, 1)`` on a channels-first CPU map without a gradient, as two separable passes.
+
+    torch's channels-first CPU kernel takes ~36 ms for the stem's 8x64x112x112 map on 2 cores, these strided
+    maxima ~7 ms; the values are identical (a maximum is exact, NaN propagates in both). Anything else (a
+    gradient, whose ties max_pool2d routes to one input and a maximum splits; channels-last, where torch's own
+    kernel is the fast one; another device; a graph being compiled) runs torch's pooling."""
+    if (
+        torch.compiler.is_compiling()
+        or x.device.type != "cpu"
+        or x.dim() != 4
+        or not x.is_contiguous()
+        or (torch.is_grad_enabled() and x.requires_grad)
+    ):
+        return F.max_pool2d(x, 3, 2, 1)
+    return _max3_stride2(_max3_stride2(x, -1), -2)
+
+
+class MaxPool3x3(nn.MaxPool2d):
+    """``nn.MaxPool2d(3, 2, 1)`` computed by :func:`max_pool_3x3_s2` where that is exact and faster."""
+
+    def __init__(self) -> None:
+        super().__init__(3, 2, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return max_pool_3x3_s2(x)

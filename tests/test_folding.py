@@ -1,0 +1,151 @@
+"""The plain model's speed paths: BatchNorm folded on the fly while frozen, the stem's separable max-pool.
+
+Each is checked against what it replaces (torch's conv + BN, ``F.max_pool2d``) and against the official
+reference logits, and for when it must not apply (training, a weight gradient, a changed parameter).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tdn.network.convbn import FoldingConv2d
+from tdn.network.model import build_model
+from tdn.network.upsample import max_pool_3x3_s2
+from tests.reference_fill import reference_input
+
+
+def _pair(bias: bool = True, groups: int = 1) -> tuple[FoldingConv2d, nn.BatchNorm2d]:
+    torch.manual_seed(3)
+    conv = FoldingConv2d(8, 16, 3, padding=1, bias=bias, groups=groups).double()
+    bn = nn.BatchNorm2d(16).double()
+    with torch.no_grad():
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.5, 2)
+        bn.weight.uniform_(0.5, 1.5)
+        bn.bias.uniform_(-1, 1)
+    return conv, bn.eval()
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_a_frozen_eval_conv_folds_its_batchnorm_exactly(bias):
+    conv, bn = _pair(bias)
+    x = torch.randn(2, 8, 9, 7, dtype=torch.float64)
+    with torch.no_grad():
+        expected = bn(F.conv2d(x, conv.weight, conv.bias, padding=1))
+        assert torch.allclose(conv(x, bn), expected, atol=1e-12)
+    assert conv._fold_cache is not None  # the folded pair was built and kept
+    weight = conv._fold_cache[1]
+    with torch.no_grad():
+        conv(x, bn)
+    assert conv._fold_cache[1] is weight  # and reused while nothing changed
+
+
+def test_a_wanted_weight_gradient_or_training_keeps_conv_then_batchnorm():
+    conv, bn = _pair()
+    x = torch.randn(2, 8, 9, 7, dtype=torch.float64)
+    out = conv(x, bn)  # grad enabled, weights require grad: the graph must reach them through BN
+    out.sum().backward()
+    assert conv.weight.grad is not None and bn.weight.grad is not None
+    assert conv._fold_cache is None
+    bn.train()
+    before = bn.running_mean.clone()
+    with torch.no_grad():
+        conv(x, bn)
+    assert not torch.equal(bn.running_mean, before)  # training BN: batch statistics, running stats move
+    assert conv._fold_cache is None
+
+
+def test_the_folded_pair_follows_every_change_of_its_sources():
+    conv, bn = _pair()
+    x = torch.randn(2, 8, 9, 7, dtype=torch.float64)
+
+    def check() -> None:
+        with torch.no_grad():
+            expected = bn(F.conv2d(x, conv.weight, conv.bias, padding=1))
+            assert torch.allclose(conv(x, bn), expected, atol=1e-12)
+
+    check()
+    with torch.no_grad():
+        conv.weight.mul_(2)  # an optimiser step is an in-place update
+    check()
+    bn.load_state_dict({k: v * 1.5 if v.is_floating_point() else v for k, v in bn.state_dict().items()})
+    check()
+    with torch.no_grad():
+        bn.running_var.add_(1)
+    check()
+    conv.train()  # back to training drops the copy
+    assert conv._fold_cache is None
+
+
+def test_copies_start_without_the_folded_pair():
+    conv, bn = _pair()
+    with torch.no_grad():
+        conv(torch.randn(1, 8, 5, 5, dtype=torch.float64), bn)
+    assert conv._fold_cache is not None
+    twin = copy.deepcopy(conv)
+    assert twin._fold_cache is None and conv._fold_cache is not None
+    assert torch.equal(twin.weight, conv.weight)
+
+
+def test_weights_folded_in_inference_mode_serve_an_explanations_backward():
+    """Folded once under inference_mode (a prediction), then used with grad enabled on frozen weights (an
+    explanation): the input gradient exists and equals conv-then-BN's."""
+    conv, bn = _pair()
+    conv.requires_grad_(False)
+    bn.requires_grad_(False)
+    x = torch.randn(2, 8, 9, 7, dtype=torch.float64)
+    with torch.inference_mode():
+        conv(x, bn)
+    xg = x.clone().requires_grad_()
+    (g_folded,) = torch.autograd.grad(conv(xg, bn).square().sum(), xg)
+    (g_plain,) = torch.autograd.grad(bn(F.conv2d(xg, conv.weight, conv.bias, padding=1)).square().sum(), xg)
+    assert torch.allclose(g_folded, g_plain, atol=1e-10)
+
+
+def test_the_plain_model_folded_and_unfolded_reproduce_the_reference(official_state_dict, reference):
+    model = build_model("resnet50", 8, 174)
+    model.load_state_dict(official_state_dict)
+    model.eval()
+    x = reference_input(0)
+    expected = torch.tensor(reference["cases"][0]["logits"])
+    with torch.inference_mode():
+        folded = model(x)[0]
+    unfolded = model(x)[0].detach()  # grad enabled and weights trainable: conv, then BN
+    convs = [m for m in model.modules() if isinstance(m, FoldingConv2d)]
+    assert len(convs) == 116 and all(m._fold_cache is not None for m in convs)  # every BN had its conv
+    assert (folded - expected).abs().max().item() <= 1e-4
+    assert (unfolded - expected).abs().max().item() <= 1e-4
+    assert (folded - unfolded).abs().max().item() <= 1e-5
+    assert list(model.state_dict()) == list(official_state_dict)  # no new keys
+
+
+@pytest.mark.parametrize("size", list(itertools.product([1, 2, 3, 4, 7, 56, 57], [1, 2, 5, 8, 112])))
+def test_the_separable_max_pool_equals_torchs(size):
+    torch.manual_seed(4)
+    x = torch.randn(2, 3, *size)
+    x[0, 0, 0, 0] = float("nan")
+    x[1, 2, -1, -1] = float("inf")
+    with torch.no_grad():
+        ours, theirs = max_pool_3x3_s2(x), F.max_pool2d(x, 3, 2, 1)
+    assert ours.shape == theirs.shape
+    assert torch.equal(ours.isnan(), theirs.isnan())
+    assert torch.equal(ours.nan_to_num(0.0), theirs.nan_to_num(0.0))
+
+
+def test_the_max_pool_keeps_torchs_gradient_and_layouts():
+    """Ties (zeros after a ReLU) get max_pool2d's gradient, which routes to one input, not a split one."""
+    x = torch.relu(torch.randn(1, 2, 9, 9)).requires_grad_()
+    (ours,) = torch.autograd.grad(max_pool_3x3_s2(x).sum(), x)
+    (theirs,) = torch.autograd.grad(F.max_pool2d(x, 3, 2, 1).sum(), x)
+    assert torch.equal(ours, theirs)
+    cl = torch.randn(1, 4, 10, 10).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        out = max_pool_3x3_s2(cl)
+    assert torch.equal(out, F.max_pool2d(cl, 3, 2, 1))
+    assert out.is_contiguous(memory_format=torch.channels_last)  # torch's own kernel, layout kept
