@@ -136,9 +136,11 @@ def main() -> None:
         a, b, c, d = (statistics.median(t) for t in times)
         plain_pairs = statistics.median(p / q for p, q in zip(times[0], times[1], strict=True))
         fast_pairs = statistics.median(p / q for p, q in zip(times[2], times[3], strict=True))
+        mins = [min(t) for t in times]  # noise on a shared machine only ever adds time
         print(
             f"{batch:>5} {a:>8.1f} {b:>8.1f} {a / b:>6.3f} [{plain_pairs:.3f}] | {c:>11.1f} {d:>9.1f} {c / d:>6.3f} "
-            f"[{fast_pairs:.3f}]"
+            f"[{fast_pairs:.3f}]   fastest runs: {mins[0]:.1f} / {mins[1]:.1f} = {mins[0] / mins[1]:.3f} plain, "
+            f"{mins[2]:.1f} / {mins[3]:.1f} = {mins[2] / mins[3]:.3f} fast"
         )
         if batch == args.batches[0]:
             stage_table(fast, resnet_cl, x, centre, args.runs, args.warmup)
