@@ -11,7 +11,7 @@ import streamlit as st
 from app import cached, figures
 from app.settings import Settings, checkpoint_files, twin_of
 from app.views import Result
-from app.widgets import describe_failure, image_strip, segment_captions
+from app.widgets import describe_failure, image_strip, segment_captions, topk_list
 from tdn.interpret import comparison as compare_module
 from tdn.interpret import render as export
 from tdn.interpret.comparison import Comparison
@@ -136,11 +136,7 @@ def draw_comparison(comparison: Comparison, opacity: float) -> None:
     for column, label, side in zip(columns, ("A", "B"), (a, b), strict=True):
         with column:
             st.markdown(f"**{label}: {side.name}**")
-            st.plotly_chart(
-                figures.topk_bars(side.prediction.topk(5), highlight=comparison.target),
-                key=f"compare_topk_{label}",
-                config={"displayModeBar": False},
-            )
+            topk_list(side.prediction.topk(5), comparison.target, key=f"compare_topk_{label}")
             metrics = st.columns(2)
             metrics[0].metric(
                 "Heatmap on moving pixels",

@@ -1,12 +1,10 @@
-"""Small Plotly figures of numbers the library already computed (top-k, per-segment importance, GMACs)."""
+"""Small Plotly figures of numbers the library already computed (per-segment importance, GMACs)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import plotly.graph_objects as go
-
-from tdn.inference import ClassScore
 
 ACCENT = "#d1495b"
 SECOND = "#2e86ab"
@@ -18,26 +16,6 @@ def _layout(fig: go.Figure, height: int) -> go.Figure:
         template="plotly_white", height=height, margin={"l": 8, "r": 16, "t": 8, "b": 8}, showlegend=False
     )
     return fig
-
-
-def topk_bars(topk: list[ClassScore], highlight: int | None = None) -> go.Figure:
-    """Horizontal bars, most probable class on top; ``highlight`` (a class index) in the accent colour."""
-    rows = list(reversed(topk))
-    colours = [ACCENT if r.index == highlight else MUTED for r in rows]
-    fig = go.Figure(
-        go.Bar(
-            x=[100 * r.prob for r in rows],
-            y=[r.name for r in rows],
-            orientation="h",
-            marker_color=colours,
-            text=[f"{100 * r.prob:.1f} %" for r in rows],
-            textposition="auto",
-            hovertemplate="%{y}: %{x:.2f} %<extra></extra>",
-        )
-    )
-    fig.update_xaxes(title="probability (%)", range=[0, 100])
-    fig.update_yaxes(automargin=True)
-    return _layout(fig, 60 + 34 * len(rows))
 
 
 def segment_importance(

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from app import cached, figures
-from app.widgets import ExplainChoice, describe_failure, image_strip, segment_captions
+from app import cached
+from app.widgets import ExplainChoice, describe_failure, image_strip, segment_captions, topk_list
 from tdn.inference import Prediction
 from tdn.interpret import render as export
 from tdn.interpret import tdmaps
@@ -48,11 +48,7 @@ def prediction_section(result: Result, source_media: str | bytes) -> None:
             f"top-1 · {100 * top.prob:.1f} % · mean over {clip.num_views} view(s) of the softmax of the logits "
             "(the official test protocol)"
         )
-        st.plotly_chart(
-            figures.topk_bars(pred.topk(TOP_K), highlight=result.explanation.target),
-            key="topk_chart",
-            config={"displayModeBar": False},
-        )
+        topk_list(pred.topk(TOP_K), result.explanation.target, key="topk")
     with right:
         st.subheader("Clip")
         st.video(source_media, loop=True, muted=True, width=VIDEO_WIDTH)

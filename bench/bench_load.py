@@ -9,8 +9,12 @@ concurrency level, each session's latency (page load to first results, then its 
 heatmaps on screen), the errors (0 expected) and the server's memory: cold, after the warm-up session, after
 the simultaneous ones. Bounded: at most 8 sessions and ``--timeout`` seconds.
 
-Usage: ``python -m bench.bench_load [--sessions 1,4,8] [--timeout 600]``: the levels run one after the other on
-the same server and each prints p50/p95 of click-to-result (target: p95 ≤ 2 s at 4 sessions, demo model). Needs Debian's Chromium at
+Usage: ``python -m bench.bench_load [--sessions 1,4,8] [--clicks staggered|together] [--timeout 600]``: the
+levels run one after the other on the same server and each prints p50/p95 of click-to-result (target: p95 ≤ 2 s
+at 4 sessions, demo model). ``staggered`` (default): each session clicks once its own first page is done, so
+clicks meet other sessions' first pages; ``together``: all first pages are done, then every session clicks at
+once (the server runs 4 or 8 scripts at the same moment). The browsers share this machine's cores with the
+server. Needs Debian's Chromium at
 /usr/bin/chromium, the demo checkpoint in assets/models and the clips in assets/clips.
 """
 
@@ -77,7 +81,27 @@ def tree_rss_mb(pid: int) -> float:
     return total
 
 
-async def run_session(browser, url: str, session: Session, default_clip: str, timeout_ms: float) -> None:
+class Barrier:
+    """Holds each session after its first page until all have one, so that the clicks start together."""
+
+    def __init__(self, parties: int) -> None:
+        self.parties, self.arrived, self.open = parties, 0, asyncio.Event()
+
+    async def wait(self) -> None:
+        self.arrived += 1
+        if self.arrived >= self.parties:
+            self.open.set()
+        await self.open.wait()
+
+    def release(self) -> None:  # a session that failed before arriving must not hold the others
+        self.parties -= 1
+        if self.arrived >= self.parties:
+            self.open.set()
+
+
+async def run_session(
+    browser, url: str, session: Session, default_clip: str, timeout_ms: float, barrier: Barrier | None
+) -> None:
     from app.settings import sample_label
 
     context = await browser.new_context(viewport={"width": 1440, "height": 1000})
@@ -93,6 +117,9 @@ async def run_session(browser, url: str, session: Session, default_clip: str, ti
             await page.wait_for_function(
                 "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms
             )
+            if barrier is not None:
+                arrived, barrier = barrier, None
+                await arrived.wait()
             start = time.perf_counter()
             await page.get_by_role("button", name=sample_label(session.clip), exact=True).click()
             await page.wait_for_function(RESULTS_JS, arg=session.clip.name, timeout=timeout_ms)
@@ -108,18 +135,24 @@ async def run_session(browser, url: str, session: Session, default_clip: str, ti
     except Exception as error:
         session.errors.append(f"{type(error).__name__}: {str(error).splitlines()[0]}")
     finally:
+        if barrier is not None:
+            barrier.release()
         await context.close()
 
 
-async def drive(url: str, sessions: list[Session], default_clip: str, timeout_s: float) -> None:
+async def drive(
+    url: str, sessions: list[Session], default_clip: str, timeout_s: float, together: bool = False
+) -> None:
     from playwright.async_api import async_playwright
 
+    clicking = sum(s.clip.name != default_clip for s in sessions)
+    barrier = Barrier(clicking) if together and clicking > 1 else None
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             await asyncio.wait_for(
                 asyncio.gather(
-                    *(run_session(browser, url, s, default_clip, timeout_s * 1000) for s in sessions)
+                    *(run_session(browser, url, s, default_clip, timeout_s * 1000, barrier) for s in sessions)
                 ),
                 timeout_s,
             )
@@ -154,6 +187,13 @@ def main() -> None:
         help=f"simultaneous sessions, one level after the other on the same server (each 1..{MAX_SESSIONS})",
     )
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds for each level")
+    parser.add_argument(
+        "--clicks",
+        choices=("staggered", "together"),
+        default="staggered",
+        help="staggered: each session clicks as soon as its own first page is done, while others may still be "
+        "loading theirs; together: every session waits until all have their first page, then all click at once",
+    )
     args = parser.parse_args()
     levels = [max(1, min(MAX_SESSIONS, int(v))) for v in str(args.sessions).split(",")]
     config = settings()
@@ -169,7 +209,9 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     log = Path(tempfile.mkdtemp(prefix="tdn-load-")) / "server.log"
     server = start_server(port, log)
-    print(f"levels {levels} on {url}; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+    print(
+        f"levels {levels} on {url}; clicks {args.clicks}; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
+    )
     results = []
     try:
         wait_healthy(url, server, 120)
@@ -184,7 +226,7 @@ def main() -> None:
             offset += count
             sessions = [Session(clip, expected[clip]) for clip in chosen]
             start = time.perf_counter()
-            asyncio.run(drive(url, sessions, clips[0].name, args.timeout))
+            asyncio.run(drive(url, sessions, clips[0].name, args.timeout, args.clicks == "together"))
             results.append((count, sessions, time.perf_counter() - start))
         after, after_tree = rss_mb(server.pid), tree_rss_mb(server.pid)
     finally:

@@ -115,7 +115,11 @@ def test_inspect_default_load(inspect: AppTest, env: dict[str, Path]) -> None:
     frames = [int(img.caption.rsplit(" ", 1)[1]) for img in cam]
     assert frames == sorted(frames)
     assert len(strip_images(at, "frames_strip")) == SEGMENTS
-    assert at.get_by_key("topk_chart") is not None
+    bars = at.get_by_key("topk").get("progress")  # the top-5 as native bars, most probable first
+    assert len(bars) == 5
+    values = [bar.proto.value for bar in bars]  # percent, as the frontend receives it
+    assert values == sorted(values, reverse=True) and sum(values) <= 100 + 5
+    assert top1_name(at) in bars[0].proto.text and "explained" in bars[0].proto.text
     assert len(at.get("video")) >= 2  # the source clip and the overlay playback
     assert any("CPU" in c.value or "GPU" in c.value for c in at.sidebar.caption)
     assert not has_key(at, "maps_strip") and not has_key(at, "compare_strip_A")  # closed tabs do not run
