@@ -112,9 +112,10 @@ class PyAVReader(FrameReader):
         self._order = order  # pts of every packet, in decoding order (positions)
         self._dts = dts
         self._keys = keys  # positions of the key frames
-        self._position: dict[int, int] = {}
-        for position, pts in enumerate(order):
-            self._position.setdefault(pts, position)
+        # pts -> its first position (built from the end, so that the first occurrence is the one kept)
+        self._position: dict[int, int] = dict(
+            zip(reversed(order), range(len(order) - 1, -1, -1), strict=True)
+        )
         self._pts = sorted(set(order) - discard)  # frame index -> pts: the displayed frames
         self._first_pts = self._pts[0] if self._pts else 0
         self._modes = ["pts", "dts"]  # which time stamp of a key frame to seek by, the one that worked first
@@ -539,6 +540,7 @@ class _Run:
 
         context = stream.codec_context
         deadline = reader._deadline
+        kept: bool | None = None  # what context.skip_frame was last set for
         for position, packet in items:
             if position != _NO_POSITION:
                 if self.start < 0:
@@ -553,7 +555,9 @@ class _Run:
                 # damaged group of pictures every frame is decoded: FFmpeg conceals errors from the
                 # frame before, which a skipped frame would change.
                 keep = packet.pts is None or packet.pts in wanted or reader._in_damaged_group(position)
-                context.skip_frame = "DEFAULT" if keep else "NONREF"
+                if keep != kept:  # set only on a change: each assignment is a call into the codec context
+                    context.skip_frame = "DEFAULT" if keep else "NONREF"
+                    kept = keep
             reader.stats["packets"] += 1
             try:
                 frames = packet.decode()
