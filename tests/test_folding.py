@@ -16,7 +16,7 @@ from torch import nn
 
 from tdn.network.convbn import FoldingConv2d
 from tdn.network.model import build_model
-from tdn.network.upsample import max_pool_3x3_s2
+from tdn.network.upsample import add_upsampled, max_pool_3x3_s2
 from tests.reference_fill import reference_input
 
 
@@ -149,3 +149,22 @@ def test_the_max_pool_keeps_torchs_gradient_and_layouts():
         out = max_pool_3x3_s2(cl)
     assert torch.equal(out, F.max_pool2d(cl, 3, 2, 1))
     assert out.is_contiguous(memory_format=torch.channels_last)  # torch's own kernel, layout kept
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize(("small", "big"), [((28, 28), (56, 56)), ((7, 5), (14, 15)), ((4, 4), (12, 8))])
+def test_the_fusions_upsampled_add_equals_interpolate(channels_last, small, big):
+    """alpha·base + beta·up(small): equal to the official F.interpolate (legacy nearest) sum, same layout."""
+    torch.manual_seed(5)
+    base, motion = torch.randn(2, 6, *big), torch.randn(2, 6, *small)
+    if channels_last:
+        base, motion = (t.contiguous(memory_format=torch.channels_last) for t in (base, motion))
+    expected = 0.5 * base + 0.5 * F.interpolate(motion, size=big)
+    with torch.no_grad():
+        out = add_upsampled(base, 0.5, motion, 0.5)
+    assert torch.allclose(out, expected, atol=1e-6, rtol=0)
+    assert out.is_contiguous(memory_format=torch.channels_last) == channels_last
+    motion.requires_grad_()  # the widening pass writes through out=, which autograd refuses: not taken
+    (grad,) = torch.autograd.grad(add_upsampled(base, 0.5, motion, 0.5).sum(), motion)
+    (want,) = torch.autograd.grad((0.5 * F.interpolate(motion, size=big)).sum(), motion)
+    assert torch.allclose(grad, want)
