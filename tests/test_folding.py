@@ -152,7 +152,9 @@ def test_the_max_pool_keeps_torchs_gradient_and_layouts():
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
-@pytest.mark.parametrize(("small", "big"), [((28, 28), (56, 56)), ((7, 5), (14, 15)), ((4, 4), (12, 8))])
+@pytest.mark.parametrize(
+    ("small", "big"), [((28, 28), (56, 56)), ((7, 5), (14, 15)), ((4, 4), (12, 8)), ((5, 5), (7, 8))]
+)
 def test_the_fusions_upsampled_add_equals_interpolate(channels_last, small, big):
     """alpha·base + beta·up(small): equal to the official F.interpolate (legacy nearest) sum, same layout."""
     torch.manual_seed(5)
@@ -164,6 +166,10 @@ def test_the_fusions_upsampled_add_equals_interpolate(channels_last, small, big)
         out = add_upsampled(base, 0.5, motion, 0.5)
     assert torch.allclose(out, expected, atol=1e-6, rtol=0)
     assert out.is_contiguous(memory_format=torch.channels_last) == channels_last
+    into = base.clone()
+    with torch.no_grad():
+        written = add_upsampled(into, 0.5, motion, 0.5, in_place=True)
+    assert written is into and torch.equal(into, out)  # the prediction copy's in-place fusion: same sums
     motion.requires_grad_()  # the widening pass writes through out=, which autograd refuses: not taken
     (grad,) = torch.autograd.grad(add_upsampled(base, 0.5, motion, 0.5).sum(), motion)
     (want,) = torch.autograd.grad((0.5 * F.interpolate(motion, size=big)).sum(), motion)

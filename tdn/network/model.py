@@ -179,7 +179,12 @@ def stage_table(cfg: TDNConfig) -> tuple[Stage, ...]:
 
 
 class Fusion(nn.Module):
-    """α·appearance + β·nearest-upsampled(motion); a parameter-free module so hooks can see its output."""
+    """α·appearance + β·nearest-upsampled(motion); a parameter-free module so hooks can see its output.
+
+    ``in_place`` (set only on the hook-free prediction copy, ``tdn.network.fold.folded_copy``): without
+    autograd the sum is written into the appearance map, which nothing else holds there."""
+
+    in_place = False
 
     def __init__(self, alpha: float, beta: float) -> None:
         super().__init__()
@@ -189,7 +194,8 @@ class Fusion(nn.Module):
         if motion is None:
             return appearance
         # Legacy 'nearest' (floor of dst·in/out), the official F.interpolate default, done as a broadcast.
-        return add_upsampled(appearance, self.alpha, motion, self.beta)
+        in_place = self.in_place and not torch.is_grad_enabled()
+        return add_upsampled(appearance, self.alpha, motion, self.beta, in_place=in_place)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}, beta={self.beta}"

@@ -64,9 +64,10 @@ def nearest_resize(x: Tensor, size: tuple[int, int]) -> Tensor:
     return x.index_select(-2, ih).index_select(-1, iw)
 
 
-def add_upsampled(base: Tensor, alpha: float, small: Tensor, beta: float) -> Tensor:
+def add_upsampled(base: Tensor, alpha: float, small: Tensor, beta: float, in_place: bool = False) -> Tensor:
     """alpha·base + beta·nearest_resize(small, base size), without materialising the upsampled map when the
-    factor is an integer."""
+    factor is an integer. ``in_place``: write the sum into ``base`` (no autograd; the caller owns ``base``),
+    sparing a fresh full-size map and its page faults."""
     h, w = small.shape[-2:]
     oh, ow = base.shape[-2:]
     if oh % h == 0 and ow % w == 0:
@@ -84,12 +85,15 @@ def add_upsampled(base: Tensor, alpha: float, small: Tensor, beta: float) -> Ten
             # ms, values and strides equal). Channels-last maps have the channels innermost: one pass.
             wide = small.new_empty((*lead, h, ow), dtype=torch.result_type(small, beta))
             torch.mul(small.unsqueeze(-1).expand(*lead, h, w, fw), beta, out=wide.view(*lead, h, w, fw))
-            out = torch.add(wide[..., :, None, :], base.view(*lead, h, fh, ow), alpha=alpha)
+            rows = base.view(*lead, h, fh, ow)
+            out = torch.add(wide[..., :, None, :], rows, alpha=alpha, out=rows if in_place else None)
         else:
-            out = torch.add(
-                (small * beta)[..., :, None, :, None], base.view(*lead, h, fh, w, fw), alpha=alpha
-            )
-        return out.reshape(*lead, oh, ow)  # a view when both maps share a layout
+            cells = base.view(*lead, h, fh, w, fw)
+            scaled = (small * beta)[..., :, None, :, None]
+            out = torch.add(scaled, cells, alpha=alpha, out=cells if in_place else None)
+        return base if in_place else out.reshape(*lead, oh, ow)  # a view when both maps share a layout
+    if in_place:
+        return base.mul_(alpha).add_(nearest_resize(small, (oh, ow)), alpha=beta)
     return alpha * base + beta * nearest_resize(small, (oh, ow))
 
 
