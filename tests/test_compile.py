@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from tdn.assets import DEMO_CHECKPOINT
+from tdn.inference import inference_copy
 from tdn.network.checkpoint import load_checkpoint
 from tdn.network.model import build_model
 from tdn.network.upsample import _Gather, nearest_index
@@ -19,11 +20,13 @@ def _explain(model: torch.nn.Module, size: int) -> object:
         return torch._dynamo.explain(model)(x)
 
 
-@pytest.mark.parametrize("which", ["demo", "resnet50"])
+@pytest.mark.parametrize("which", ["demo", "demo prediction copy", "resnet50"])
 def test_one_graph_and_no_breaks(which: str):
-    if which == "demo":
+    if which.startswith("demo"):
         model, info = load_checkpoint(DEMO_CHECKPOINT, device="cpu")
         size = info.input_size
+        if which == "demo prediction copy":  # BN folded, channels-last, in-place fusions in eager mode
+            model = inference_copy(model)
     else:
         model, size = build_model("resnet50", 8, 174).eval(), 224
     report = _explain(model, size)

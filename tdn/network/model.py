@@ -194,7 +194,8 @@ class Fusion(nn.Module):
         if motion is None:
             return appearance
         # Legacy 'nearest' (floor of dst·in/out), the official F.interpolate default, done as a broadcast.
-        in_place = self.in_place and not torch.is_grad_enabled()
+        # (not while torch.compile traces: out= on a view breaks its graph, and it fuses the sum itself)
+        in_place = self.in_place and not torch.is_grad_enabled() and not torch.compiler.is_compiling()
         return add_upsampled(appearance, self.alpha, motion, self.beta, in_place=in_place)
 
     def extra_repr(self) -> str:

@@ -168,7 +168,10 @@ class TemporalShift(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x5 = _split_time(x, self.num_segments)
-        if x.device.type == "cpu" and _is_channels_last(x) and torch.get_num_threads() > 1:
+        eager_cpu = (
+            x.device.type == "cpu" and not torch.compiler.is_compiling()
+        )  # compiled: the slices, fused
+        if eager_cpu and _is_channels_last(x) and torch.get_num_threads() > 1:
             # Channels-last memory is (N, T, H, W, C), which is exactly a channels-last-3d (N, C, T, H, W)
             # tensor: the shift is then one depthwise (3, 1, 1) convolution, a single pass where the slices
             # below take three (the inference copy's layout; ~3x faster on CPU, same sums). With one thread
