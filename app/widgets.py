@@ -7,6 +7,7 @@ Every failure a user can cause (a corrupt upload, a wrong checkpoint, an impossi
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -253,8 +254,9 @@ def topk_list(topk: Sequence[ClassScore], highlight: int | None, key: str) -> No
     with st.container(key=key):
         for score in topk:
             mark = " · *explained*" if score.index == highlight else ""
-            text = f"{score.name.translate(_MARKDOWN_SPECIAL)} · {100 * score.prob:.1f} %{mark}"
-            st.progress(min(max(float(score.prob), 0.0), 1.0), text=text)
+            prob = float(score.prob)
+            text = f"{score.name.translate(_MARKDOWN_SPECIAL)} · {100 * prob:.1f} %{mark}"
+            st.progress(min(max(prob, 0.0), 1.0) if math.isfinite(prob) else 0.0, text=text)  # NaN: empty bar
 
 
 # ---------------------------------------------------------------------------------------------- images

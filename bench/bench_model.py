@@ -17,6 +17,7 @@ import torchvision
 
 from tdn.contract import CENTRE_FRAME, CHANNELS_PER_SEGMENT
 from tdn.inference import inference_copy
+from tdn.network.convbn import run_conv_bn
 from tdn.network.model import build_model
 
 
@@ -42,7 +43,7 @@ def tdn_stages(model, x: torch.Tensor) -> dict[str, float]:
     c = CENTRE_FRAME * 3
     out: dict[str, float] = {}
     s0, s1 = lap(out, "S-TDM", lambda: b.short_term(x))
-    r0 = lap(out, "stem", lambda: b.maxpool(b.relu(b.conv1(x[:, c : c + 3], b.bn1))))
+    r0 = lap(out, "stem", lambda: b.maxpool(b.relu(run_conv_bn(b.conv1, b.bn1, x[:, c : c + 3]))))
     f = lap(out, "res2", lambda: b.fuse2(b.layer1_bak(b.fuse1(r0, s0)), s1))
     for name, stage in (("res3", b.layer2_bak), ("res4", b.layer3_bak), ("res5", b.layer4_bak)):
         f = lap(out, name, lambda stage=stage, f=f: stage(f))

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tdn.network.convbn import FoldingConv2d
+from tdn.network.convbn import FoldingConv2d, run_conv_bn
 from tdn.network.model import build_model
 from tdn.network.upsample import add_upsampled, max_pool_3x3_s2
 from tests.reference_fill import reference_input
@@ -38,25 +38,25 @@ def test_a_frozen_eval_conv_folds_its_batchnorm_exactly(bias):
     x = torch.randn(2, 8, 9, 7, dtype=torch.float64)
     with torch.no_grad():
         expected = bn(F.conv2d(x, conv.weight, conv.bias, padding=1))
-        assert torch.allclose(conv(x, bn), expected, atol=1e-12)
+        assert torch.allclose(run_conv_bn(conv, bn, x), expected, atol=1e-12)
     assert conv._fold_cache is not None  # the folded pair was built and kept
     weight = conv._fold_cache[1]
     with torch.no_grad():
-        conv(x, bn)
+        run_conv_bn(conv, bn, x)
     assert conv._fold_cache[1] is weight  # and reused while nothing changed
 
 
 def test_a_wanted_weight_gradient_or_training_keeps_conv_then_batchnorm():
     conv, bn = _pair()
     x = torch.randn(2, 8, 9, 7, dtype=torch.float64)
-    out = conv(x, bn)  # grad enabled, weights require grad: the graph must reach them through BN
+    out = run_conv_bn(conv, bn, x)  # grad enabled, weights require grad: the graph must reach them through BN
     out.sum().backward()
     assert conv.weight.grad is not None and bn.weight.grad is not None
     assert conv._fold_cache is None
     bn.train()
     before = bn.running_mean.clone()
     with torch.no_grad():
-        conv(x, bn)
+        run_conv_bn(conv, bn, x)
     assert not torch.equal(bn.running_mean, before)  # training BN: batch statistics, running stats move
     assert conv._fold_cache is None
 
@@ -68,7 +68,7 @@ def test_the_folded_pair_follows_every_change_of_its_sources():
     def check() -> None:
         with torch.no_grad():
             expected = bn(F.conv2d(x, conv.weight, conv.bias, padding=1))
-            assert torch.allclose(conv(x, bn), expected, atol=1e-12)
+            assert torch.allclose(run_conv_bn(conv, bn, x), expected, atol=1e-12)
 
     check()
     with torch.no_grad():
@@ -83,10 +83,75 @@ def test_the_folded_pair_follows_every_change_of_its_sources():
     assert conv._fold_cache is None
 
 
+def test_batchnorm_statistics_recalibrated_in_training_mode_are_seen():
+    """A training-mode BN forward moves the running statistics inside its kernel (no new version of them);
+    the folded pair must not outlive it (test-time BN recalibration switches only the BN)."""
+    conv, bn = _pair()
+    x = torch.randn(2, 8, 9, 7, dtype=torch.float64)
+    with torch.no_grad():
+        run_conv_bn(conv, bn, x)  # folded and cached
+        bn.train()
+        bn(F.conv2d(x + 3.0, conv.weight, conv.bias, padding=1))  # recalibrate on other data
+        bn.eval()
+        expected = bn(F.conv2d(x, conv.weight, conv.bias, padding=1))
+        assert torch.allclose(run_conv_bn(conv, bn, x), expected, atol=1e-12)
+
+
+def test_moving_the_conv_drops_its_folded_pair():
+    conv, bn = _pair()
+    with torch.no_grad():
+        run_conv_bn(conv, bn, torch.randn(1, 8, 5, 5, dtype=torch.float64))
+    conv.float()
+    bn.float()
+    assert conv._fold_cache is None  # not kept alive in the old dtype (or on the old device)
+    x = torch.randn(1, 8, 5, 5)
+    with torch.no_grad():
+        expected = bn(F.conv2d(x, conv.weight, conv.bias, padding=1))
+        assert torch.allclose(run_conv_bn(conv, bn, x), expected, atol=1e-5)
+
+
+def test_a_model_made_under_inference_mode_runs_unfolded():
+    """Parameters created in inference_mode are inference tensors, with no version to key a cache on."""
+    with torch.inference_mode():
+        conv, bn = _pair()
+        x = torch.randn(2, 8, 9, 7, dtype=torch.float64)
+        expected = bn(F.conv2d(x, conv.weight, conv.bias, padding=1))
+        assert torch.allclose(run_conv_bn(conv, bn, x), expected, atol=1e-12)
+    assert conv._fold_cache is None
+
+
+def test_hooks_on_the_conv_or_its_batchnorm_see_what_they_saw_before():
+    """With a hook, conv and BN run as their own modules: the conv's hook gets the conv's output (which
+    nothing later changes in place) and the BN's hook is called."""
+    model = build_model("resnet18", 4, 5, "tdn", width=0.25).eval()
+    block = model.base_model.layer2_bak[0]
+    seen: dict[str, torch.Tensor] = {}
+    kept: dict[str, torch.Tensor] = {}
+
+    def keep(name: str):
+        def hook(_module, _inputs, output):
+            seen[name], kept[name] = output, output.clone()
+
+        return hook
+
+    handles = [block.conv1.register_forward_hook(keep("conv1")), block.bn1.register_forward_hook(keep("bn1"))]
+    x = torch.randn(4, 15, 64, 64)
+    with torch.no_grad():
+        out = model(x.view(1, 60, 64, 64))
+    for h in handles:
+        h.remove()
+    assert set(seen) == {"conv1", "bn1"}
+    assert torch.equal(seen["conv1"], kept["conv1"])  # not overwritten by the in-place ReLU after the BN
+    assert torch.allclose(block.bn1(kept["conv1"]), kept["bn1"])
+    with torch.no_grad():
+        assert torch.allclose(model(x.view(1, 60, 64, 64)), out, atol=1e-5)  # and folded again without hooks
+    assert block.conv1._fold_cache is not None
+
+
 def test_copies_start_without_the_folded_pair():
     conv, bn = _pair()
     with torch.no_grad():
-        conv(torch.randn(1, 8, 5, 5, dtype=torch.float64), bn)
+        run_conv_bn(conv, bn, torch.randn(1, 8, 5, 5, dtype=torch.float64))
     assert conv._fold_cache is not None
     twin = copy.deepcopy(conv)
     assert twin._fold_cache is None and conv._fold_cache is not None
@@ -101,9 +166,9 @@ def test_weights_folded_in_inference_mode_serve_an_explanations_backward():
     bn.requires_grad_(False)
     x = torch.randn(2, 8, 9, 7, dtype=torch.float64)
     with torch.inference_mode():
-        conv(x, bn)
+        run_conv_bn(conv, bn, x)
     xg = x.clone().requires_grad_()
-    (g_folded,) = torch.autograd.grad(conv(xg, bn).square().sum(), xg)
+    (g_folded,) = torch.autograd.grad(run_conv_bn(conv, bn, xg).square().sum(), xg)
     (g_plain,) = torch.autograd.grad(bn(F.conv2d(xg, conv.weight, conv.bias, padding=1)).square().sum(), xg)
     assert torch.allclose(g_folded, g_plain, atol=1e-10)
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from tdn.network.convbn import ConvBN, FoldingConv2d
+from tdn.network.convbn import ConvBN, FoldingConv2d, run_conv_bn
 from tdn.network.temporal import LongTermTDM, TemporalShift
 
 
 def conv_bn(in_ch: int, out_ch: int, kernel: int, stride: int = 1) -> tuple[FoldingConv2d, nn.BatchNorm2d]:
-    """A biased conv (FBResNet style) and its BatchNorm; the block calls ``conv(x, bn)``."""
+    """A biased conv (FBResNet style) and its BatchNorm; the block runs them with ``run_conv_bn``."""
     conv = FoldingConv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2, bias=True)
     return conv, nn.BatchNorm2d(out_ch)
 
@@ -51,13 +51,13 @@ class Bottleneck(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.conv1(x, self.bn1))
+        out = self.relu(run_conv_bn(self.conv1, self.bn1, x))
         if hasattr(self, "mse"):
             out = self.mse(out)
         if hasattr(self, "shift"):
             out = self.shift(out)
-        out = self.relu(self.conv2(out, self.bn2))
-        out = self.conv3(out, self.bn3)
+        out = self.relu(run_conv_bn(self.conv2, self.bn2, out))
+        out = run_conv_bn(self.conv3, self.bn3, out)
         # In place, as torchvision: a new map here costs a full allocation and its page faults.
         out += identity
         return self.relu(out)
@@ -94,8 +94,8 @@ class BasicBlock(nn.Module):
             out = self.mse(out)
         if hasattr(self, "shift"):
             out = self.shift(out)
-        out = self.relu(self.conv1(out, self.bn1))
-        out = self.conv2(out, self.bn2)
+        out = self.relu(run_conv_bn(self.conv1, self.bn1, out))
+        out = run_conv_bn(self.conv2, self.bn2, out)
         out += identity
         return self.relu(out)
 

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from tdn.network.backbone import BasicBlock, Bottleneck
-from tdn.network.convbn import folded_weights
+from tdn.network.convbn import folded_weights, hooked
 from tdn.network.model import TDN, Fusion
 from tdn.network.temporal import LongTermTDM
 
@@ -59,8 +59,11 @@ def folded_copy(model: TDN) -> TDN:
     backbone.bn1 = nn.Identity()
     for p in fast.parameters():
         p.requires_grad_(False)
-    for module in fast.modules():
-        if isinstance(module, Fusion):
-            module.in_place = True  # this copy carries no hooks: its stem and res2 outputs are its own
+    # The fusions may write into the maps they are given where no hook can be holding one (deepcopy keeps
+    # any hook a caller left on the model; the fusion checks global hooks itself).
+    if not hooked(*fast.modules()):
+        for module in fast.modules():
+            if isinstance(module, Fusion):
+                module.in_place = True
     # oneDNN convolutions run natively in channels-last; without it every conv reorders its input.
     return fast.to(memory_format=torch.channels_last)

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from tdn.contract import CENTRE_FRAME, CHANNELS_PER_SEGMENT, FRAMES_PER_SNIPPET
 from tdn.network.backbone import BasicBlock, Block, Bottleneck, conv_bn, make_stage
-from tdn.network.convbn import ConvBNReLU, FoldingConv2d
+from tdn.network.convbn import ConvBNReLU, FoldingConv2d, hooked, run_conv_bn
 from tdn.network.upsample import AvgPool2x2, MaxPool3x3, add_upsampled
 
 ARCHS: dict[str, tuple[Block, tuple[int, int, int, int]]] = {
@@ -195,7 +195,12 @@ class Fusion(nn.Module):
             return appearance
         # Legacy 'nearest' (floor of dst·in/out), the official F.interpolate default, done as a broadcast.
         # (not while torch.compile traces: out= on a view breaks its graph, and it fuses the sum itself)
-        in_place = self.in_place and not torch.is_grad_enabled() and not torch.compiler.is_compiling()
+        in_place = (
+            self.in_place
+            and not torch.is_grad_enabled()
+            and not torch.compiler.is_compiling()
+            and not hooked()
+        )
         return add_upsampled(appearance, self.alpha, motion, self.beta, in_place=in_place)
 
     def extra_repr(self) -> str:
@@ -253,7 +258,7 @@ class TDNBackbone(nn.Module):
         s0 = s1 = None
         if hasattr(self, "conv1_5"):
             s0, s1 = self.short_term(x)
-        r0 = self.maxpool(self.relu(self.conv1(x[:, c : c + 3], self.bn1)))
+        r0 = self.maxpool(self.relu(run_conv_bn(self.conv1, self.bn1, x[:, c : c + 3])))
         out = self.layer1_bak(self.fuse1(r0, s0))
         out = self.fuse2(out, s1)
         out = self.layer4_bak(self.layer3_bak(self.layer2_bak(out)))

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tdn.network.convbn import FoldingConv2d
+from tdn.network.convbn import FoldingConv2d, hooked, run_conv_bn
 from tdn.network.upsample import avg_pool_2x2, nearest_resize
 
 
@@ -60,8 +60,9 @@ def _expand_channels(conv: FoldingConv2d, bn: nn.Module, x: torch.Tensor) -> tor
         or _AS_WRITTEN.get()
         or not x.is_contiguous()
         or (torch.is_grad_enabled() and conv.weight.requires_grad)
+        or hooked(conv, bn)
     ):
-        return conv(x, bn)
+        return run_conv_bn(conv, bn, x)
     weight, bias, rest = conv.effective(bn)
     weight, flat = weight.view(-1, c), x.view(n, c, h * w)
     if bias is not None:
@@ -95,7 +96,7 @@ class LongTermTDM(nn.Module):
 
     def differences(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Forward and backward feature differences Df, Db, each (N·T, C/16, H, W), zero at the clip ends."""
-        b = self.conv1(x, self.bn1)
+        b = run_conv_bn(self.conv1, self.bn1, x)
         c_hat = self.conv2(b)
         b5 = _split_time(b, self.num_segments)
         c5 = _split_time(c_hat, self.num_segments)
@@ -110,9 +111,9 @@ class LongTermTDM(nn.Module):
     def _gate_logits(self, d: torch.Tensor) -> torch.Tensor:
         """BN(conv(M)) with M the mean of D and its two scale branches; G = sigmoid(·) − 0.5."""
         h, w = d.shape[-2:]
-        coarse = self.conv3_smallscale2(avg_pool_2x2(d), self.bn3_smallscale2)
+        coarse = run_conv_bn(self.conv3_smallscale2, self.bn3_smallscale2, avg_pool_2x2(d))
         coarse = nearest_resize(coarse, (h, w))  # legacy 'nearest', as the official F.interpolate
-        fine = self.conv3_smallscale4(d, self.bn3_smallscale4)
+        fine = run_conv_bn(self.conv3_smallscale4, self.bn3_smallscale4, d)
         mixed = torch.add(d, fine).add_(coarse).mul_(1.0 / 3)  # (d + coarse + fine) / 3, one allocation
         return _expand_channels(self.conv3, self.bn3, mixed)
 
