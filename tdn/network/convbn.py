@@ -7,8 +7,8 @@ one more pass over its feature map, about a tenth of a forward. :class:`FoldingC
 :func:`run_conv_bn` with it and the BN that follows it. In eval mode, when nothing asks for a gradient of these
 weights (inference, explanations, whose parameters are frozen), that runs one convolution with the folded
 weights, kept until any tensor they come from changes; otherwise, and whenever the conv or its BN carries a
-hook (or a global module hook is set), the two modules run as before, so every hook sees what it saw. The cache does not see writes through ``.data``; ``train()``, ``.to()`` and
-``load_state_dict`` are seen.
+hook (or a global module hook is set), the two modules run as before, so every hook sees what it saw. The
+cache does not see writes through ``.data``; ``train()``, ``.to()`` and ``load_state_dict`` are seen.
 """
 
 from __future__ import annotations
@@ -45,17 +45,16 @@ class FoldingConv2d(nn.Conv2d):
             tensors = (*tensors, bn.num_batches_tracked)
         return tensors if self.bias is None else (*tensors, self.bias)
 
-    def effective(self, bn: nn.Module | None) -> tuple[Tensor, Tensor | None, nn.Module | None]:
-        """(weight, bias, what still has to run after the convolution): the folded pair and None when
-        ``bn`` can be folded now, else the conv's own parameters and ``bn``."""
+    def folded(self, bn: nn.Module) -> tuple[Tensor, Tensor] | None:
+        """The (weight, bias) of ``bn ∘ self`` when ``bn`` can be folded now, else None (run conv, then BN)."""
         if not _foldable(bn) or torch.compiler.is_compiling():
             # A compiled graph gets conv then BN, which the compiler fuses itself; the cache is eager-only.
-            return self.weight, self.bias, bn
+            return None
         sources = self._sources(bn)
         if torch.is_grad_enabled() and any(t.requires_grad for t in sources):
-            return self.weight, self.bias, bn  # a weight gradient is wanted: keep the graph through BN
+            return None  # a weight gradient is wanted: keep the graph through BN
         if any(t.is_inference() for t in sources):
-            return self.weight, self.bias, bn  # made under inference_mode: no version counter to key on
+            return None  # made under inference_mode: no version counter to key on
         # A changed parameter (optimiser step, load_state_dict, .to()) changes a pointer or a version.
         key = (bn.eps, *((t.data_ptr(), t._version, t.dtype, t.device) for t in sources))
         cache = self._fold_cache
@@ -64,7 +63,7 @@ class FoldingConv2d(nn.Conv2d):
             with torch.inference_mode(False), torch.no_grad():
                 weight, bias = folded_weights(self.weight, self.bias, bn)
             cache = self._fold_cache = (key, weight, bias)
-        return cache[1], cache[2], None
+        return cache[1], cache[2]
 
     def train(self, mode: bool = True) -> FoldingConv2d:
         if mode:
@@ -98,13 +97,10 @@ def hooked(*modules: nn.Module) -> bool:
 
 
 def run_conv_bn(conv: nn.Conv2d, bn: nn.Module, x: Tensor) -> Tensor:
-    """``bn(conv(x))``: one folded convolution where :meth:`FoldingConv2d.effective` allows it and no hook
+    """``bn(conv(x))``: one folded convolution where :meth:`FoldingConv2d.folded` allows it and no hook
     would miss a call, else the two modules as they are."""
-    if isinstance(conv, FoldingConv2d) and not hooked(conv, bn):
-        weight, bias, rest = conv.effective(bn)
-        if rest is None:
-            return conv._conv_forward(x, weight, bias)
-    return bn(conv(x))
+    pair = conv.folded(bn) if isinstance(conv, FoldingConv2d) and not hooked(conv, bn) else None
+    return bn(conv(x)) if pair is None else conv._conv_forward(x, *pair)
 
 
 class ConvBN(nn.Sequential):

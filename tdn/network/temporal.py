@@ -63,7 +63,8 @@ def _expand_channels(conv: FoldingConv2d, bn: nn.Module, x: torch.Tensor) -> tor
         or hooked(conv, bn)
     ):
         return run_conv_bn(conv, bn, x)
-    weight, bias, rest = conv.effective(bn)
+    pair = conv.folded(bn)
+    weight, bias = (conv.weight, conv.bias) if pair is None else pair
     weight, flat = weight.view(-1, c), x.view(n, c, h * w)
     if bias is not None:
         # The bias as one more input channel of ones: baddbmm would first copy the broadcast bias into the
@@ -71,7 +72,7 @@ def _expand_channels(conv: FoldingConv2d, bn: nn.Module, x: torch.Tensor) -> tor
         weight = torch.cat([weight, bias.view(-1, 1)], 1)
         flat = torch.cat([flat, flat.new_ones(n, 1, h * w)], 1)
     out = torch.bmm(weight.expand(n, -1, -1), flat).view(n, -1, h, w)
-    return out if rest is None else rest(out)
+    return bn(out) if pair is None else out
 
 
 class LongTermTDM(nn.Module):
@@ -169,9 +170,8 @@ class TemporalShift(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x5 = _split_time(x, self.num_segments)
-        eager_cpu = (
-            x.device.type == "cpu" and not torch.compiler.is_compiling()
-        )  # compiled: the slices, fused
+        # While torch.compile traces: the slices below, which it fuses.
+        eager_cpu = x.device.type == "cpu" and not torch.compiler.is_compiling()
         if eager_cpu and _is_channels_last(x) and torch.get_num_threads() > 1:
             # Channels-last memory is (N, T, H, W, C), which is exactly a channels-last-3d (N, C, T, H, W)
             # tensor: the shift is then one depthwise (3, 1, 1) convolution, a single pass where the slices

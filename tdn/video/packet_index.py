@@ -17,10 +17,8 @@ if TYPE_CHECKING:
 _Index = tuple[list[int], list[int], list[int], set[int], list[int]]
 """(pts, dts) of every packet in decoding order, positions of the key frames, pts of discarded packets,
 positions of packets flagged corrupt."""
-_AVINDEX_KEYFRAME, _AVINDEX_DISCARD_FRAME = (
-    0x0001,
-    0x0002,
-)  # FFmpeg's AVIndexEntry.flags (libavformat/avformat.h)
+# FFmpeg's AVIndexEntry.flags bits (libavformat/avformat.h)
+_AVINDEX_KEYFRAME, _AVINDEX_DISCARD_FRAME = 0x0001, 0x0002
 INDEX_CHECK_PACKETS = 256
 """Packets at the start of a file that :func:`container_index` checks against the demuxer (and those from
 the last key frame to the end)."""
