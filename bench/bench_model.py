@@ -2,7 +2,9 @@
 
 Interleaved in one process (A, B, A, B, ...) so that machine noise hits both alike; prints medians and their
 ratio at batch 1 and 4, then per stage (S-TDM, stem, res2-res5, head) on the predict path. Also checks that the speed path keeps the reference fixture within 1e-4.
-Run: python -m bench.bench_model [--runs 15]
+Run: python -m bench.bench_model [--runs 15]. The process is prepared as the CLI and the app prepare theirs
+(``tdn.contract.prepare_process``: OpenMP wait policy, glibc heap policy); ``TDN_MALLOC=default`` measures without
+the heap policy.
 """
 
 from __future__ import annotations
@@ -12,13 +14,16 @@ import platform
 import statistics
 import time
 
-import torch
-import torchvision
+from tdn.contract import CENTRE_FRAME, CHANNELS_PER_SEGMENT, prepare_process
 
-from tdn.contract import CENTRE_FRAME, CHANNELS_PER_SEGMENT
-from tdn.inference import inference_copy
-from tdn.network.convbn import run_conv_bn
-from tdn.network.model import build_model
+HEAP_POLICY = prepare_process()  # before torch loads, as the CLI and the app do
+
+import torch  # noqa: E402
+import torchvision  # noqa: E402
+
+from tdn.inference import inference_copy  # noqa: E402
+from tdn.network.convbn import run_conv_bn  # noqa: E402
+from tdn.network.model import build_model  # noqa: E402
 
 
 def timed(fn, x: torch.Tensor) -> float:
@@ -115,7 +120,8 @@ def main() -> None:
         delta_fast = (fast(reference_input(0))[0] - torch.tensor(ref["logits"])).abs().max().item()
 
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}"
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
+        f"heap policy {'on' if HEAP_POLICY else 'off (TDN_MALLOC=default or not glibc)'}"
     )
     print(f"fixture max |Δlogit| = {delta:.2e} plain, {delta_fast:.2e} folded (must be ≤ 1e-4)")
     print(

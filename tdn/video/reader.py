@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import bisect
 import copy
+import operator
 import queue
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -116,7 +117,11 @@ class PyAVReader(FrameReader):
         self._position: dict[int, int] = dict(
             zip(reversed(order), range(len(order) - 1, -1, -1), strict=True)
         )
-        self._pts = sorted(set(order) - discard)  # frame index -> pts: the displayed frames
+        # frame index -> pts: the displayed frames (without B-frames or discards, the order itself)
+        if not discard and all(map(operator.lt, order, islice(order, 1, None))):
+            self._pts = list(order)
+        else:
+            self._pts = sorted(set(order) - discard)
         self._first_pts = self._pts[0] if self._pts else 0
         self._modes = ["pts", "dts"]  # which time stamp of a key frame to seek by, the one that worked first
         self._shift = 0  # added to seek time stamps: what the demuxer's seek turned out to be off by
