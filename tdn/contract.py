@@ -56,7 +56,7 @@ MEMORY_POLICY = {"mmap_threshold": 32 << 20, "trim_threshold": 256 << 20}
 """glibc ``malloc`` settings :func:`prepare_process` makes (unless the user set ``MALLOC_*_`` or ``GLIBC_TUNABLES``,
 or ``TDN_MALLOC=default``): maps up to 32 MiB come from the heap and up to 256 MiB of freed heap stays mapped, so a
 forward's activations reuse pages already faulted in instead of fresh ``mmap`` pages each time (on the 2-core
-test machine, TDN-R50 8f batch 1 on the predict path 561 → 474 ms, batch 4 2461 → 1812 ms; README, benchmarks).
+test machine, TDN-R50 8f on the predict path 532 → 503 ms at batch 1, 2366 → 1897 ms at batch 4; README).
 PyTorch's ``THP_MEM_ALLOC_ENABLE`` (transparent huge pages for CPU tensors of 2 MB and more) is set as well."""
 
 
