@@ -61,13 +61,15 @@ PyTorch's ``THP_MEM_ALLOC_ENABLE`` (transparent huge pages for CPU tensors of 2 
 
 
 def _set_malloc_policy() -> bool:
-    """Apply :data:`MEMORY_POLICY` through ``mallopt``; False where this is not glibc or the user chose."""
+    """Apply :data:`MEMORY_POLICY` through ``mallopt``; False where this is not glibc or the user tuned malloc."""
     import ctypes
     import platform
 
-    if os.environ.get("TDN_MALLOC", "").strip().lower() == "default" or platform.libc_ver()[0] != "glibc":
-        return False
-    if "GLIBC_TUNABLES" in os.environ or any(k.startswith("MALLOC_") for k in os.environ):
+    if (
+        platform.libc_ver()[0] != "glibc"
+        or "GLIBC_TUNABLES" in os.environ
+        or any(k.startswith("MALLOC_") for k in os.environ)
+    ):
         return False
     try:
         libc = ctypes.CDLL(None)
@@ -83,6 +85,7 @@ def prepare_process() -> bool:
     ``OMP_WAIT_POLICY`` = :data:`OPENMP_WAIT_POLICY` and ``THP_MEM_ALLOC_ENABLE=1`` unless the user set them, and
     the glibc heap policy :data:`MEMORY_POLICY`. Returns whether the heap policy was applied."""
     os.environ.setdefault("OMP_WAIT_POLICY", OPENMP_WAIT_POLICY)
-    if os.environ.get("TDN_MALLOC", "").strip().lower() != "default":
-        os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+    if os.environ.get("TDN_MALLOC", "").strip().lower() == "default":
+        return False
+    os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
     return _set_malloc_policy()
