@@ -169,6 +169,58 @@ def test_two_by_two_average_pool_equals_torchs(shape):
         assert torch.allclose(g_ours, g_theirs, atol=1e-12)
 
 
+def _official_ltdm(m, x: torch.Tensor) -> torch.Tensor:
+    """The L-TDM written out as the official mSEModule does it: per direction, F.interpolate, no shortcuts."""
+    nt, c, h, w = x.shape
+    t = m.num_segments
+    b = m.bn1(m.conv1(x))
+    b5, c5 = b.view(-1, t, *b.shape[1:]), m.conv2(b).view(-1, t, *b.shape[1:])
+    zeros = torch.zeros_like(b5[:, :1])
+    d_fwd = torch.cat([c5[:, 1:] - b5[:, :-1], zeros], 1).flatten(0, 1)
+    d_bwd = torch.cat([zeros, c5[:, :-1] - b5[:, 1:]], 1).flatten(0, 1)
+    gates = []
+    for d in (d_fwd, d_bwd):
+        coarse = m.bn3_smallscale2(m.conv3_smallscale2(F.avg_pool2d(d, 2, 2)))
+        coarse = F.interpolate(coarse, d.shape[-2:])
+        fine = m.bn3_smallscale4(m.conv3_smallscale4(d))
+        gates.append(torch.sigmoid(m.bn3(m.conv3((d + coarse + fine) / 3))) - 0.5)
+    return x + x * (gates[0] + gates[1]) / 2
+
+
+@pytest.mark.parametrize("size", [(8, 8), (7, 9), (2, 2)])
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_ltdm_without_autograd_equals_the_official_module(size, layout):
+    """Without autograd the differences are written into one map and the coarse scale is added as a broadcast
+    (even sizes); with it, padded differences and an upsampled map. Both equal the official formulation,
+    keep x's layout, and give the same differences."""
+    from tdn.network.temporal import LongTermTDM
+
+    torch.manual_seed(3)
+    m = LongTermTDM(32, num_segments=4).double().eval()
+    with torch.no_grad():
+        for bn in (m.bn1, m.bn3, m.bn3_smallscale2, m.bn3_smallscale4):
+            bn.running_mean.uniform_(-0.5, 0.5)
+            bn.running_var.uniform_(0.5, 2.0)
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.uniform_(-0.5, 0.5)
+    x = torch.randn(2 * 4, 32, *size, dtype=torch.float64).contiguous(memory_format=layout)
+    with torch.no_grad():
+        expected = _official_ltdm(m, x)
+        fast = m(x)
+        d_fast = m.differences(x)
+    graded = m(x.clone().requires_grad_())
+    d_graded = m.differences(x.clone().requires_grad_())
+    for out in (fast, graded):
+        assert torch.allclose(out, expected, atol=1e-12)
+        assert out.is_contiguous(memory_format=layout)
+    for a, b in zip(d_fast, d_graded, strict=True):
+        assert torch.allclose(a, b, atol=1e-12) and a.is_contiguous(memory_format=layout)
+    assert torch.count_nonzero(d_fast[0].reshape(2, 4, -1)[:, -1]) == 0  # no segment after the last
+    assert torch.count_nonzero(d_fast[1].reshape(2, 4, -1)[:, 0]) == 0  # none before the first
+    with pytest.raises(ValueError, match="not a whole number of 4-segment videos"), torch.no_grad():
+        m(x[:6])
+
+
 @pytest.mark.parametrize("bias", [False, True])
 @pytest.mark.parametrize("with_bn", [False, True])
 def test_the_ltdm_channel_expansion_equals_its_convolution(bias, with_bn):

@@ -75,6 +75,33 @@ def _expand_channels(conv: FoldingConv2d, bn: nn.Module, x: torch.Tensor) -> tor
     return bn(out) if pair is None else out
 
 
+def _differences_into_one(
+    b: torch.Tensor, c_hat: torch.Tensor, num_segments: int, layout: torch.memory_format
+) -> torch.Tensor | None:
+    """[c(t+1) − b(t); c(t−1) − b(t)], zero at the clip ends, written straight into one (2·N·T, C, H, W) map of
+    ``layout`` (without autograd): two subtractions and two zero fills, where the pad, the layout copy and the
+    stack take three more passes. None when b and ĉ are not both dense in that layout."""
+    if not (b.is_contiguous(memory_format=layout) and c_hat.is_contiguous(memory_format=layout)):
+        return None
+    nt, c, h, w = b.shape
+    n, t = nt // num_segments, num_segments
+    if n * t != nt:
+        _split_time(b, num_segments)  # raises the readable error
+    out = torch.empty((2 * nt, c, h, w), dtype=b.dtype, device=b.device, memory_format=layout)
+
+    def frames(m: torch.Tensor) -> torch.Tensor:
+        # Each frame's map is one dense run in memory whatever the layout: view it as (videos, T, values).
+        dense = m.permute(0, 2, 3, 1) if layout == torch.channels_last else m
+        return dense.view(-1, t, c * h * w)
+
+    bf, cf, of = frames(b), frames(c_hat), frames(out).view(2, n, t, c * h * w)
+    torch.sub(cf[:, 1:], bf[:, :-1], out=of[0, :, :-1])  # forward: the next segment's ĉ minus this b
+    of[0, :, -1].zero_()
+    torch.sub(cf[:, :-1], bf[:, 1:], out=of[1, :, 1:])  # backward: the previous segment's ĉ minus this b
+    of[1, :, 0].zero_()
+    return out
+
+
 class LongTermTDM(nn.Module):
     """L-TDM (official ``mSEModule``): a bidirectional, multi-scale cross-segment difference excitation.
 
@@ -97,8 +124,18 @@ class LongTermTDM(nn.Module):
 
     def differences(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Forward and backward feature differences Df, Db, each (N·T, C/16, H, W), zero at the clip ends."""
+        d_fwd, d_bwd = self._stacked_differences(x).chunk(2)
+        return d_fwd, d_bwd
+
+    def _stacked_differences(self, x: torch.Tensor) -> torch.Tensor:
+        """[Df; Db] stacked on the batch axis, (2·N·T, C/16, H, W) in x's memory layout."""
         b = run_conv_bn(self.conv1, self.bn1, x)
         c_hat = self.conv2(b)
+        layout = torch.channels_last if _is_channels_last(x) else torch.contiguous_format
+        if not torch.is_grad_enabled() and not torch.compiler.is_compiling():
+            stacked = _differences_into_one(b, c_hat, self.num_segments, layout)
+            if stacked is not None:
+                return stacked
         b5 = _split_time(b, self.num_segments)
         c5 = _split_time(c_hat, self.num_segments)
         # The depthwise conv is applied to the neighbour, never to the current segment (docs/architecture.md §5.3).
@@ -106,17 +143,22 @@ class LongTermTDM(nn.Module):
         d_bwd = F.pad(c5[:, :-1] - b5[:, 1:], (0, 0, 0, 0, 0, 0, 1, 0))
         # The 5-D pad returns channels-first; give the maps x's layout back, or every convolution after this
         # reorders them (on the channels-last inference copy, a 1x1 conv from C/16 channels runs ~10x slower).
-        layout = torch.channels_last if _is_channels_last(x) else torch.contiguous_format
-        return (d.flatten(0, 1).contiguous(memory_format=layout) for d in (d_fwd, d_bwd))
+        return torch.cat([d_fwd.flatten(0, 1), d_bwd.flatten(0, 1)]).contiguous(memory_format=layout)
 
     def _gate_logits(self, d: torch.Tensor) -> torch.Tensor:
         """BN(conv(M)) with M the mean of D and its two scale branches; G = sigmoid(·) − 0.5."""
         h, w = d.shape[-2:]
         coarse = run_conv_bn(self.conv3_smallscale2, self.bn3_smallscale2, avg_pool_2x2(d))
-        coarse = nearest_resize(coarse, (h, w))  # legacy 'nearest', as the official F.interpolate
         fine = run_conv_bn(self.conv3_smallscale4, self.bn3_smallscale4, d)
-        mixed = torch.add(d, fine).add_(coarse).mul_(1.0 / 3)  # (d + coarse + fine) / 3, one allocation
-        return _expand_channels(self.conv3, self.bn3, mixed)
+        mixed = torch.add(d, fine)
+        ch, cw = coarse.shape[-2:]
+        if not torch.is_grad_enabled() and (h, w) == (2 * ch, 2 * cw):
+            # Legacy 'nearest' at exactly 2x is "each coarse cell covers a 2x2 block": add it as a broadcast
+            # into the sum, without first writing the upsampled map (a view of either memory layout).
+            mixed.view(*mixed.shape[:2], ch, 2, cw, 2).add_(coarse[:, :, :, None, :, None])
+        else:
+            mixed.add_(nearest_resize(coarse, (h, w)))  # legacy 'nearest', as the official F.interpolate
+        return _expand_channels(self.conv3, self.bn3, mixed.mul_(1.0 / 3))  # (d + coarse + fine) / 3
 
     def excitation(self, x: torch.Tensor) -> torch.Tensor:
         """The excitation Y = (G_f + G_b)/2 in (-0.5, 0.5), same shape as x."""
@@ -124,13 +166,14 @@ class LongTermTDM(nn.Module):
 
     def _twice_excitation(self, x: torch.Tensor) -> torch.Tensor:
         """2·Y = σ_f + σ_b − 1, the sum (σ_f − ½) + (σ_b − ½) in fewer passes over a C-wide tensor."""
-        d_fwd, d_bwd = self.differences(x)
+        d = self._stacked_differences(x)
         if self.training:
             # Separate passes keep the official per-direction BatchNorm statistics.
+            d_fwd, d_bwd = d.chunk(2)
             a_fwd, a_bwd = self._gate_logits(d_fwd), self._gate_logits(d_bwd)
         else:
             # Eval-mode BN is per-sample affine, so both directions can share one batched pass exactly.
-            a = self._gate_logits(torch.cat([d_fwd, d_bwd]))
+            a = self._gate_logits(d)
             if not torch.is_grad_enabled():
                 # Nothing will differentiate through the logits: reuse their storage for σ and the sum
                 # instead of allocating three more C-wide maps (a fresh large map costs its page faults).
