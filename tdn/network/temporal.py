@@ -80,8 +80,9 @@ def _differences_into_one(
 ) -> torch.Tensor | None:
     """[c(t+1) − b(t); c(t−1) − b(t)], zero at the clip ends, written straight into one (2·N·T, C, H, W) map of
     ``layout`` (without autograd): two subtractions and two zero fills, where the pad, the layout copy and the
-    stack take three more passes. None when b and ĉ are not both dense in that layout."""
-    if not (b.is_contiguous(memory_format=layout) and c_hat.is_contiguous(memory_format=layout)):
+    stack take three more passes. None when b and ĉ are not both dense in that layout, or differ in dtype."""
+    dense = b.is_contiguous(memory_format=layout) and c_hat.is_contiguous(memory_format=layout)
+    if not dense or b.dtype != c_hat.dtype or b.shape != c_hat.shape:
         return None
     nt, c, h, w = b.shape
     n, t = nt // num_segments, num_segments
