@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tdn.network.convbn import FoldingConv2d, hooked, run_conv_bn
-from tdn.network.upsample import avg_pool_2x2, nearest_resize
+from tdn.network.upsample import add_upsampled, avg_pool_2x2
 
 
 def _split_time(x: torch.Tensor, num_segments: int) -> torch.Tensor:
@@ -80,20 +80,19 @@ def _differences_into_one(
 ) -> torch.Tensor | None:
     """[c(t+1) − b(t); c(t−1) − b(t)], zero at the clip ends, written straight into one (2·N·T, C, H, W) map of
     ``layout`` (without autograd): two subtractions and two zero fills, where the pad, the layout copy and the
-    stack take three more passes. None when b and ĉ are not both dense in that layout, or differ in dtype."""
+    stack take three more passes. None when b and ĉ are not both dense in that layout, or differ in dtype.
+    The caller has checked that the batch holds whole videos."""
     dense = b.is_contiguous(memory_format=layout) and c_hat.is_contiguous(memory_format=layout)
-    if not dense or b.dtype != c_hat.dtype or b.shape != c_hat.shape:
+    if not dense or b.dtype != c_hat.dtype:
         return None
     nt, c, h, w = b.shape
     n, t = nt // num_segments, num_segments
-    if n * t != nt:
-        _split_time(b, num_segments)  # raises the readable error
     out = torch.empty((2 * nt, c, h, w), dtype=b.dtype, device=b.device, memory_format=layout)
 
     def frames(m: torch.Tensor) -> torch.Tensor:
         # Each frame's map is one dense run in memory whatever the layout: view it as (videos, T, values).
-        dense = m.permute(0, 2, 3, 1) if layout == torch.channels_last else m
-        return dense.view(-1, t, c * h * w)
+        flat = m.permute(0, 2, 3, 1) if layout == torch.channels_last else m
+        return flat.view(-1, t, c * h * w)
 
     bf, cf, of = frames(b), frames(c_hat), frames(out).view(2, n, t, c * h * w)
     torch.sub(cf[:, 1:], bf[:, :-1], out=of[0, :, :-1])  # forward: the next segment's ĉ minus this b
@@ -132,12 +131,12 @@ class LongTermTDM(nn.Module):
         """[Df; Db] stacked on the batch axis, (2·N·T, C/16, H, W) in x's memory layout."""
         b = run_conv_bn(self.conv1, self.bn1, x)
         c_hat = self.conv2(b)
+        b5 = _split_time(b, self.num_segments)  # whole videos, or a readable error
         layout = torch.channels_last if _is_channels_last(x) else torch.contiguous_format
         if not torch.is_grad_enabled() and not torch.compiler.is_compiling():
             stacked = _differences_into_one(b, c_hat, self.num_segments, layout)
             if stacked is not None:
                 return stacked
-        b5 = _split_time(b, self.num_segments)
         c5 = _split_time(c_hat, self.num_segments)
         # The depthwise conv is applied to the neighbour, never to the current segment (docs/architecture.md §5.3).
         d_fwd = F.pad(c5[:, 1:] - b5[:, :-1], (0, 0, 0, 0, 0, 0, 0, 1))
@@ -151,14 +150,10 @@ class LongTermTDM(nn.Module):
         h, w = d.shape[-2:]
         coarse = run_conv_bn(self.conv3_smallscale2, self.bn3_smallscale2, avg_pool_2x2(d))
         fine = run_conv_bn(self.conv3_smallscale4, self.bn3_smallscale4, d)
-        mixed = torch.add(d, fine)
-        ch, cw = coarse.shape[-2:]
-        if not torch.is_grad_enabled() and (h, w) == (2 * ch, 2 * cw):
-            # Legacy 'nearest' at exactly 2x is "each coarse cell covers a 2x2 block": add it as a broadcast
-            # into the sum, without first writing the upsampled map (a view of either memory layout).
-            mixed.view(*mixed.shape[:2], ch, 2, cw, 2).add_(coarse[:, :, :, None, :, None])
-        else:
-            mixed.add_(nearest_resize(coarse, (h, w)))  # legacy 'nearest', as the official F.interpolate
+        # + coarse upsampled by legacy 'nearest' (the official F.interpolate), as a broadcast where the factor is
+        # whole; without autograd written into the fresh d + fine
+        in_place = not torch.is_grad_enabled() and not torch.compiler.is_compiling()
+        mixed = add_upsampled(torch.add(d, fine), 1.0, coarse, 1.0, in_place=in_place)
         return _expand_channels(self.conv3, self.bn3, mixed.mul_(1.0 / 3))  # (d + coarse + fine) / 3
 
     def excitation(self, x: torch.Tensor) -> torch.Tensor:
